@@ -1,0 +1,195 @@
+//! The command-line arguments every server shares.
+//!
+//! A server's own `Cli` flattens [`ServeArgs`] next to its specific flags, so
+//! every binary in the workspace accepts the same transport, security and
+//! logging options with the same names.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Default cap on one incoming JSON-RPC message (stdio line or HTTP body).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// Newline-delimited JSON-RPC on stdin/stdout (what desktop clients launch).
+    Stdio,
+    /// Streamable HTTP at /mcp, plus legacy HTTP+SSE at /sse and /message.
+    Http,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Transport to serve on.
+    #[arg(long, value_enum, default_value = "stdio", env = "MCP_TRANSPORT")]
+    pub transport: TransportKind,
+
+    /// Address to listen on with --transport http.
+    #[arg(long, default_value = "127.0.0.1:8000", env = "MCP_LISTEN")]
+    pub listen: SocketAddr,
+
+    /// Bearer token required on every MCP endpoint over HTTP (/health stays open).
+    #[arg(long, env = "MCP_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+
+    /// Allow listening on a non-loopback address without --auth-token.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+
+    /// Extra Host header values accepted over HTTP (loopback names are always
+    /// accepted when listening on loopback). Comma-separated or repeated.
+    #[arg(long = "allowed-host", value_delimiter = ',', env = "MCP_ALLOWED_HOSTS")]
+    pub allowed_hosts: Vec<String>,
+
+    /// Browser origins accepted over HTTP (e.g. http://localhost:5173); also
+    /// sent as CORS allow-origins. Requests without an Origin header pass.
+    #[arg(
+        long = "allowed-origin",
+        value_delimiter = ',',
+        env = "MCP_ALLOWED_ORIGINS"
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Serve every HTTP request on its own (no sessions, JSON responses), for
+    /// replicas behind a load balancer.
+    #[arg(long)]
+    pub stateless: bool,
+
+    /// Largest accepted JSON-RPC message in bytes (stdio line or HTTP body).
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES, env = "MCP_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: usize,
+
+    /// Only offer these tools (comma-separated), to save the client's context.
+    #[arg(long, value_delimiter = ',')]
+    pub enable_tools: Vec<String>,
+
+    /// Hide these tools (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub disable_tools: Vec<String>,
+
+    /// Log filter for stderr, e.g. `info` or `mcp_servers_core=debug`
+    /// (default: RUST_LOG, else `warn`).
+    #[arg(long, env = "MCP_LOG_LEVEL")]
+    pub log_level: Option<String>,
+
+    /// PEM certificate chain: serve HTTPS (needs the `tls` cargo feature).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The tool allow/deny lists as a filter a server applies to its router.
+    pub fn tool_filter(&self) -> ToolFilter {
+        ToolFilter {
+            enable: self.enable_tools.clone(),
+            disable: self.disable_tools.clone(),
+        }
+    }
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            transport: TransportKind::Stdio,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            auth_token: None,
+            insecure_no_auth: false,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            stateless: false,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            enable_tools: Vec::new(),
+            disable_tools: Vec::new(),
+            log_level: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+/// Which tools a server offers: everything, minus `disable`, limited to
+/// `enable` when that is non-empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolFilter {
+    pub enable: Vec<String>,
+    pub disable: Vec<String>,
+}
+
+impl ToolFilter {
+    /// Removes the filtered-out tools from `router`. A name that matches no
+    /// tool is an error, so a typo in a config does not silently do nothing.
+    pub fn apply<S: Send + Sync + 'static>(
+        &self,
+        router: &mut rmcp::handler::server::router::tool::ToolRouter<S>,
+    ) -> anyhow::Result<()> {
+        let known: Vec<String> = router
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.into_owned())
+            .collect();
+        for name in self.enable.iter().chain(&self.disable) {
+            if !known.iter().any(|k| k == name) {
+                anyhow::bail!(
+                    "unknown tool '{name}' in --enable-tools/--disable-tools; this server has: {}",
+                    known.join(", ")
+                );
+            }
+        }
+        for name in &known {
+            let enabled = self.enable.is_empty() || self.enable.contains(name);
+            if !enabled || self.disable.contains(name) {
+                router.remove_route(name);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn defaults_are_stdio_loopback_64mib() {
+        let cli = TestCli::try_parse_from(["x"]).unwrap();
+        assert_eq!(cli.serve.transport, TransportKind::Stdio);
+        assert!(cli.serve.listen.ip().is_loopback());
+        assert_eq!(cli.serve.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn lists_split_on_commas() {
+        let cli = TestCli::try_parse_from([
+            "x",
+            "--enable-tools",
+            "a,b",
+            "--disable-tools",
+            "c",
+            "--allowed-host",
+            "h1,h2",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.enable_tools, ["a", "b"]);
+        assert_eq!(cli.serve.disable_tools, ["c"]);
+        assert_eq!(cli.serve.allowed_hosts, ["h1", "h2"]);
+    }
+
+    #[test]
+    fn tls_flags_come_in_pairs() {
+        assert!(TestCli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
+        assert!(TestCli::try_parse_from(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_ok());
+    }
+}

@@ -1,0 +1,145 @@
+//! Builders for tool results: text, images, resource links, structured data,
+//! and truncation that tells the model what was cut and how to get the rest.
+
+use std::path::Path;
+
+use base64::Engine;
+use rmcp::model::{CallToolResult, ContentBlock, Resource};
+use serde::Serialize;
+
+use crate::error::ToolError;
+
+/// A successful result with one text block.
+pub fn text(text: impl Into<String>) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(text)])
+}
+
+/// Base64 of `bytes`, encoded straight into one buffer of the final size.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// An image content block from raw encoded bytes (PNG, JPEG, ...).
+pub fn image(bytes: &[u8], mime_type: &str) -> ContentBlock {
+    ContentBlock::image(base64_encode(bytes), mime_type)
+}
+
+/// A `file://` URI for an absolute path, percent-encoding what a URI cannot
+/// hold (spaces, `#`, `?`, `%`, non-ASCII bytes).
+pub fn file_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file://");
+    for &b in path.as_os_str().as_bytes() {
+        let keep = b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b);
+        if keep {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri
+}
+
+/// A resource link to a file the tool wrote or found.
+pub fn resource_link(path: &Path, mime_type: Option<&str>, size: Option<u64>) -> ContentBlock {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut resource = Resource::new(file_uri(path), name);
+    if let Some(mime) = mime_type {
+        resource = resource.with_mime_type(mime);
+    }
+    if let Some(size) = size {
+        resource = resource.with_size(size);
+    }
+    ContentBlock::resource_link(resource)
+}
+
+/// A result carrying `value` as structured content, with `summary` as the
+/// text block, so large data is not sent twice.
+pub fn structured<T: Serialize>(value: &T, summary: impl Into<String>) -> Result<CallToolResult, ToolError> {
+    let value = serde_json::to_value(value)
+        .map_err(|e| ToolError::new(format!("internal error: cannot serialize result: {e}")))?;
+    let mut result = CallToolResult::success(vec![ContentBlock::text(summary)]);
+    result.structured_content = Some(value);
+    Ok(result)
+}
+
+/// Text cut to at most `max_bytes` (on a char boundary), with a note saying
+/// how much was cut and how to page on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncated {
+    pub text: String,
+    /// Byte offset where the returned text ends in the original.
+    pub end: usize,
+    pub total: usize,
+    pub truncated: bool,
+}
+
+/// Cuts `text` to `max_bytes` and, when cut, appends a marker that names the
+/// offset to continue from with `hint` (e.g. "call again with offset=N").
+pub fn truncate(text: &str, max_bytes: usize, hint: impl Fn(usize) -> String) -> Truncated {
+    if text.len() <= max_bytes {
+        return Truncated {
+            text: text.to_owned(),
+            end: text.len(),
+            total: text.len(),
+            truncated: false,
+        };
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + 128);
+    out.push_str(&text[..end]);
+    out.push_str(&format!(
+        "\n\n[truncated: showed {end} of {} bytes; {}]",
+        text.len(),
+        hint(end)
+    ));
+    Truncated {
+        text: out,
+        end,
+        total: text.len(),
+        truncated: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_uri_escapes_what_uris_cannot_hold() {
+        assert_eq!(file_uri(Path::new("/a b/c#d%.txt")), "file:///a%20b/c%23d%25.txt");
+        assert_eq!(file_uri(Path::new("/é")), "file:///%C3%A9");
+    }
+
+    #[test]
+    fn truncate_keeps_char_boundaries_and_says_how_to_continue() {
+        let t = truncate("héllo world", 2, |end| format!("continue at {end}"));
+        assert!(t.truncated);
+        assert_eq!(t.end, 1);
+        assert!(t.text.starts_with("h\n\n[truncated: showed 1 of 12 bytes; continue at 1]"));
+        let whole = truncate("abc", 3, |_| unreachable!());
+        assert!(!whole.truncated);
+        assert_eq!(whole.text, "abc");
+    }
+
+    #[test]
+    fn structured_sends_summary_text_not_the_data_twice() {
+        let r = structured(&serde_json::json!({"big": [1, 2, 3]}), "3 items").unwrap();
+        assert_eq!(r.content[0].as_text().unwrap().text, "3 items");
+        assert_eq!(r.structured_content.unwrap()["big"][2], 3);
+    }
+
+    #[test]
+    fn image_is_base64() {
+        let block = image(b"\x89PNG", "image/png");
+        let img = block.as_image().unwrap();
+        assert_eq!(img.data, "iVBORw==");
+        assert_eq!(img.mime_type, "image/png");
+    }
+}

@@ -1,0 +1,180 @@
+//! Tool failures versus protocol errors, and panics that still get an answer.
+//!
+//! A tool that ran and failed returns [`ToolError`]: the client sees a tool
+//! result with `isError: true` and a message the model can act on. Misuse of
+//! the protocol (unknown tool, unknown method) is a JSON-RPC error, which
+//! rmcp produces. A tool that panics would leave rmcp's request task dead
+//! and the client waiting forever; [`call_tool_guarded`] turns the panic into
+//! an error result instead.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, IntoContents,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
+
+/// A tool failure, shown to the model as an `isError` result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError(String);
+
+impl ToolError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+
+    /// An I/O error with the path it concerns, in the wording users know
+    /// from Node (`ENOENT: no such file or directory, 'PATH'`) where it fits.
+    pub fn io(err: &std::io::Error, path: &std::path::Path) -> Self {
+        use std::io::ErrorKind::*;
+        let p = path.display();
+        let msg = match err.kind() {
+            NotFound => format!("ENOENT: no such file or directory, '{p}'"),
+            PermissionDenied => format!("EACCES: permission denied, '{p}'"),
+            AlreadyExists => format!("EEXIST: file already exists, '{p}'"),
+            IsADirectory => format!("EISDIR: illegal operation on a directory, '{p}'"),
+            NotADirectory => format!("ENOTDIR: not a directory, '{p}'"),
+            DirectoryNotEmpty => format!("ENOTEMPTY: directory not empty, '{p}'"),
+            _ => format!("{p}: {err}"),
+        };
+        Self(msg)
+    }
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+impl IntoContents for ToolError {
+    fn into_contents(self) -> Vec<ContentBlock> {
+        vec![ContentBlock::text(self.0)]
+    }
+}
+
+impl From<String> for ToolError {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for ToolError {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl From<crate::sandbox::SandboxError> for ToolError {
+    fn from(value: crate::sandbox::SandboxError) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl From<anyhow::Error> for ToolError {
+    fn from(value: anyhow::Error) -> Self {
+        Self(format!("{value:#}"))
+    }
+}
+
+/// What every tool function returns.
+pub type ToolResult<T = CallToolResult> = Result<T, ToolError>;
+
+/// Runs a blocking closure (file system walks, decoding) off the async
+/// threads, so one slow tool never stalls the transport; a panic inside it
+/// becomes a [`ToolError`].
+pub async fn blocking<T, F>(f: F) -> ToolResult<T>
+where
+    F: FnOnce() -> ToolResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => Err(panic_error(join.into_panic().as_ref())),
+        Err(join) => Err(ToolError::new(format!("the task was cancelled: {join}"))),
+    }
+}
+
+/// Dispatches a `tools/call` through `router`, answering a panic with an error
+/// result and an unknown tool with a JSON-RPC error that names it.
+pub async fn call_tool_guarded<S: Send + Sync + 'static>(
+    router: &ToolRouter<S>,
+    service: &S,
+    request: CallToolRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<CallToolResponse, ErrorData> {
+    if !router.has_route(&request.name) || router.get(&request.name).is_none() {
+        let available: Vec<_> = router.list_all().into_iter().map(|t| t.name).collect();
+        return Err(ErrorData::invalid_params(
+            format!(
+                "Unknown tool: {}. Available tools: {}",
+                request.name,
+                available.join(", ")
+            ),
+            None,
+        ));
+    }
+    let name = request.name.clone();
+    let call = router.call(ToolCallContext::new(service, request, context));
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => {
+            let err = panic_error(payload.as_ref());
+            tracing::error!(tool = %name, "tool panicked: {err}");
+            Ok(CallToolResult::error(err.into_contents()).into())
+        }
+    }
+}
+
+fn panic_error(payload: &(dyn Any + Send)) -> ToolError {
+    let detail = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    ToolError::new(format!(
+        "internal error: the tool crashed ({detail}); the server is still running, please report this bug"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_name_the_path() {
+        let err = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let msg = ToolError::io(&err, std::path::Path::new("/a/b")).to_string();
+        assert_eq!(msg, "ENOENT: no such file or directory, '/a/b'");
+    }
+
+    #[test]
+    fn tool_error_becomes_is_error_result() {
+        use rmcp::handler::server::tool::IntoCallToolResult;
+        let res: ToolResult<String> = Err(ToolError::new("boom"));
+        let CallToolResponse::Complete(result) = res.into_call_tool_result().unwrap() else {
+            panic!("expected a complete result");
+        };
+        assert_eq!(result.is_error, Some(true));
+        assert_eq!(result.content[0].as_text().unwrap().text, "boom");
+    }
+
+    #[tokio::test]
+    async fn blocking_turns_panics_into_errors() {
+        let res: ToolResult<()> = blocking(|| panic!("kaput")).await;
+        let msg = res.unwrap_err().to_string();
+        assert!(msg.contains("kaput"), "{msg}");
+    }
+}

@@ -1,0 +1,1181 @@
+//! File helpers the servers share: crash-safe writes, reads that cannot hang
+//! on special files nor load more than asked, scratch directories, sizes.
+//!
+//! Paths given here are expected to come out of the sandbox already; these
+//! functions do not decide containment.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Chunk size of [`read_tail`]'s backward reads.
+const TAIL_CHUNK: usize = 64 * 1024;
+
+/// Replaces `path` with `data` so that a crash or an error leaves either the
+/// old content or the new one, never a mix.
+///
+/// Writes a temporary file beside the target, keeps the target's permissions
+/// (and owner, where allowed), syncs it, renames it over the target, then
+/// syncs the directory (best effort). On error the temporary file is removed
+/// and the target is untouched. A symlink target is refused: callers resolve
+/// symlinks through the sandbox first.
+pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_atomically(path, data, false)
+}
+
+/// Like [`atomic_write`], but fails with [`io::ErrorKind::AlreadyExists`] if
+/// anything (even a dangling symlink) is at `path`, checked atomically by the
+/// final rename.
+pub fn atomic_write_new(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_atomically(path, data, true)
+}
+
+fn write_atomically(path: &Path, data: &[u8], must_be_new: bool) -> io::Result<()> {
+    let Some(name) = path.file_name() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not a file path (it has no file name)", path.display()),
+        ));
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+
+    let existing = if must_be_new {
+        // `persist_noclobber` decides, without a window between check and use.
+        None
+    } else {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_symlink() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is a symbolic link; refusing to replace it (resolve it to its target first)",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(meta) if meta.is_dir() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    format!(
+                        "{} is a directory; cannot write a file over it",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(meta) => Some(meta),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) => return Err(with_path(path, err)),
+        }
+    };
+
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    if existing.is_none() {
+        // The mode a plain `File::create` would give (0o666 less the umask)
+        // instead of tempfile's 0o600.
+        builder.permissions(Permissions::from_mode(0o666));
+    }
+    let mut temp = builder.tempfile_in(dir).map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot create a temporary file in {}: {err}", dir.display()),
+        )
+    })?;
+    // From here on, dropping `temp` (any early return) removes the file.
+    if let Some(meta) = &existing {
+        // Before the data goes in, so a private file's new content is never
+        // readable by others. Owner first: chown clears setuid/setgid bits,
+        // chmod sets them back. Not being allowed to give the file away is
+        // normal for non-root.
+        let file = temp.as_file();
+        let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
+        file.set_permissions(meta.permissions())
+            .map_err(|err| with_path(temp.path(), err))?;
+    }
+    temp.write_all(data)
+        .map_err(|err| with_path(temp.path(), err))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|err| with_path(temp.path(), err))?;
+
+    let persisted = if must_be_new {
+        temp.persist_noclobber(path)
+    } else {
+        temp.persist(path)
+    };
+    // A failed persist hands the temporary file back inside the error;
+    // dropping the error removes it.
+    persisted.map_err(|err| {
+        let err = err.error;
+        if err.kind() == io::ErrorKind::AlreadyExists {
+            io::Error::new(err.kind(), format!("{} already exists", path.display()))
+        } else {
+            with_path(path, err)
+        }
+    })?;
+
+    // Makes the rename itself durable. Not every filesystem can sync a
+    // directory, and the data is already in place, so errors are ignored.
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Opens a file for reading, refusing anything but a regular file.
+///
+/// Opens without blocking, so a FIFO with no writer cannot hang the server,
+/// then checks the kind on the opened handle (not the path, which could be
+/// swapped in between).
+pub fn open_regular_file(path: &Path) -> io::Result<File> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(file) => file,
+        // Opening a socket fails with ENXIO; say what it is.
+        Err(err) if err.raw_os_error() == Some(libc::ENXIO) => {
+            if let Ok(meta) = fs::metadata(path)
+                && let Some(kind) = special_kind(&meta.file_type())
+            {
+                return Err(not_regular(path, kind));
+            }
+            return Err(with_path(path, err));
+        }
+        Err(err) => return Err(with_path(path, err)),
+    };
+    let meta = file.metadata().map_err(|err| with_path(path, err))?;
+    match special_kind(&meta.file_type()) {
+        None => Ok(file),
+        Some(kind) => Err(not_regular(path, kind)),
+    }
+}
+
+/// What a non-regular file is, for error messages; `None` for a regular file.
+fn special_kind(file_type: &fs::FileType) -> Option<&'static str> {
+    if file_type.is_file() {
+        None
+    } else if file_type.is_dir() {
+        Some("a directory")
+    } else if file_type.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else if file_type.is_block_device() {
+        Some("a block device")
+    } else if file_type.is_char_device() {
+        Some("a character device")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+fn not_regular(path: &Path, kind: &str) -> io::Error {
+    let error_kind = if kind == "a directory" {
+        io::ErrorKind::IsADirectory
+    } else {
+        io::ErrorKind::InvalidInput
+    };
+    io::Error::new(
+        error_kind,
+        format!(
+            "{} is {kind}; only regular files can be read",
+            path.display()
+        ),
+    )
+}
+
+/// The first `lines` lines, joined by `\n`, without a trailing newline (the
+/// official filesystem server's format). Reads only as far as needed.
+pub fn read_head(path: &Path, lines: usize, max_bytes: u64) -> io::Result<String> {
+    let mut reader = LineReader::new(path, open_regular_file(path)?);
+    let mut text = String::new();
+    for index in 0..lines {
+        if !reader.append_line(&mut text, index > 0, max_bytes)? {
+            break;
+        }
+    }
+    Ok(text)
+}
+
+/// The last `lines` lines, joined by `\n`, without a trailing newline.
+///
+/// Reads backwards from the end in chunks, so a large file costs only its
+/// tail. A newline at the very end does not start an extra empty line, and
+/// `\r\n` counts as one line ending (as in [`str::lines`]).
+pub fn read_tail(path: &Path, lines: usize, max_bytes: u64) -> io::Result<String> {
+    read_tail_chunked(path, lines, max_bytes, TAIL_CHUNK)
+}
+
+fn read_tail_chunked(
+    path: &Path,
+    lines: usize,
+    max_bytes: u64,
+    chunk: usize,
+) -> io::Result<String> {
+    let file = open_regular_file(path)?;
+    let len = file.metadata().map_err(|err| with_path(path, err))?.len();
+    if lines == 0 || len == 0 {
+        return Ok(String::new());
+    }
+    let read_at = |buf: &mut [u8], offset: u64| {
+        file.read_exact_at(buf, offset)
+            .map_err(|err| with_path(path, err))
+    };
+    let mut last = [0u8];
+    read_at(&mut last, len - 1)?;
+    let ends_with_newline = last[0] == b'\n';
+    let end = if ends_with_newline { len - 1 } else { len };
+
+    // Each returned line loses at most one `\r`, so a region longer than this
+    // cannot fit in `max_bytes` however it ends up split.
+    let region_limit = max_bytes.saturating_add(u64::try_from(lines).unwrap_or(u64::MAX));
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut pos = end;
+    let mut newlines = 0usize;
+    let mut start = 0;
+    'scan: while pos > 0 {
+        let size = usize::try_from(pos).unwrap_or(usize::MAX).min(chunk.max(1));
+        let chunk_start = pos - size as u64;
+        let mut buf = vec![0; size];
+        read_at(&mut buf, chunk_start)?;
+        pos = chunk_start;
+        for index in (0..size).rev() {
+            if buf[index] == b'\n' {
+                newlines += 1;
+                if newlines == lines {
+                    start = chunk_start + index as u64 + 1;
+                    buf.drain(..=index);
+                    chunks.push(buf);
+                    break 'scan;
+                }
+            }
+        }
+        chunks.push(buf);
+        if end - pos > region_limit {
+            return Err(too_large(path, max_bytes));
+        }
+    }
+
+    let mut region = Vec::new();
+    for chunk in chunks.iter().rev() {
+        region.extend_from_slice(chunk);
+    }
+    drop(chunks);
+    let region = std::str::from_utf8(&region)
+        .map_err(|err| invalid_utf8(path, start + err.valid_up_to() as u64))?;
+    let mut parts: Vec<&str> = region.split('\n').collect();
+    let last_index = parts.len() - 1;
+    for (index, part) in parts.iter_mut().enumerate() {
+        // The last part ended with `\n` only if the file did.
+        if index < last_index || ends_with_newline {
+            *part = part.strip_suffix('\r').unwrap_or(part);
+        }
+    }
+    let text = parts.join("\n");
+    if text.len() as u64 > max_bytes {
+        return Err(too_large(path, max_bytes));
+    }
+    Ok(text)
+}
+
+/// A window of lines of a file, as returned by [`read_line_range`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRange {
+    /// The lines, joined by `\n`, without a trailing newline.
+    pub text: String,
+    /// 1-based number of the first line asked for.
+    pub first_line: usize,
+    /// How many lines `text` holds.
+    pub lines: usize,
+    /// Lines in the file; known only if reading reached the end of the file.
+    pub total_lines: Option<usize>,
+    /// Whether the file goes on after the returned lines.
+    pub more: bool,
+}
+
+/// Lines `[offset, offset + limit)` (0-based `offset`), reading only as far as
+/// the end of the range. Skipped lines are neither kept nor checked.
+pub fn read_line_range(
+    path: &Path,
+    offset: usize,
+    limit: usize,
+    max_bytes: u64,
+) -> io::Result<LineRange> {
+    let mut reader = LineReader::new(path, open_regular_file(path)?);
+    let mut skipped = 0;
+    while skipped < offset && reader.skip_line()? {
+        skipped += 1;
+    }
+    let mut text = String::new();
+    let mut lines = 0;
+    if skipped == offset {
+        while lines < limit && reader.append_line(&mut text, lines > 0, max_bytes)? {
+            lines += 1;
+        }
+    }
+    let at_end = reader.at_end()?;
+    Ok(LineRange {
+        text,
+        first_line: offset.saturating_add(1),
+        lines,
+        total_lines: at_end.then_some(skipped + lines),
+        more: !at_end,
+    })
+}
+
+/// The whole file as text, refusing before reading it if it is over
+/// `max_bytes`.
+pub fn read_to_string_limited(path: &Path, max_bytes: u64) -> io::Result<String> {
+    let file = open_regular_file(path)?;
+    let size = file.metadata().map_err(|err| with_path(path, err))?.len();
+    if size > max_bytes {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!(
+                "{} is {size} bytes, over the {max_bytes}-byte limit; \
+                 read it in parts with head, tail or offset/limit",
+                path.display()
+            ),
+        ));
+    }
+    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // The file may grow after the size check; never read past the limit.
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|err| with_path(path, err))?;
+    if data.len() as u64 > max_bytes {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!(
+                "{} grew past the {max_bytes}-byte limit while being read; \
+                 read it in parts with head, tail or offset/limit",
+                path.display()
+            ),
+        ));
+    }
+    String::from_utf8(data).map_err(|err| invalid_utf8(path, err.utf8_error().valid_up_to() as u64))
+}
+
+/// Reads a file line by line from its start, tracking the byte offset for
+/// error messages.
+struct LineReader<'a> {
+    path: &'a Path,
+    reader: BufReader<File>,
+    /// File offset of the next unread byte.
+    pos: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> LineReader<'a> {
+    fn new(path: &'a Path, file: File) -> Self {
+        Self {
+            path,
+            reader: BufReader::new(file),
+            pos: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.reader
+            .fill_buf()
+            .map_err(|err| with_path(self.path, err))
+    }
+
+    fn at_end(&mut self) -> io::Result<bool> {
+        Ok(self.fill_buf()?.is_empty())
+    }
+
+    /// Passes over one line without keeping it; false at end of file.
+    fn skip_line(&mut self) -> io::Result<bool> {
+        let mut any = false;
+        loop {
+            let chunk = self.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(any);
+            }
+            any = true;
+            let (used, done) = match chunk.iter().position(|&byte| byte == b'\n') {
+                Some(index) => (index + 1, true),
+                None => (chunk.len(), false),
+            };
+            self.reader.consume(used);
+            self.pos += used as u64;
+            if done {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Appends the next line, without its line ending and after a `\n` if
+    /// `separator`, to `text`; false at end of file. Never holds much more
+    /// than `max_bytes` of it, even for a file without newlines.
+    fn append_line(
+        &mut self,
+        text: &mut String,
+        separator: bool,
+        max_bytes: u64,
+    ) -> io::Result<bool> {
+        let used = text.len() as u64 + u64::from(separator);
+        // Room for the line, its `\r\n`, and one byte to tell "too long".
+        let room = max_bytes.saturating_sub(used).saturating_add(2);
+        self.buf.clear();
+        let read = (&mut self.reader)
+            .take(room)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|err| with_path(self.path, err))?;
+        if read == 0 {
+            return Ok(false);
+        }
+        let line_start = self.pos;
+        self.pos += read as u64;
+        let mut line = self.buf.as_slice();
+        if let Some(rest) = line.strip_suffix(b"\n") {
+            line = rest.strip_suffix(b"\r").unwrap_or(rest);
+        }
+        if used + line.len() as u64 > max_bytes {
+            return Err(too_large(self.path, max_bytes));
+        }
+        let line = std::str::from_utf8(line)
+            .map_err(|err| invalid_utf8(self.path, line_start + err.valid_up_to() as u64))?;
+        if separator {
+            text.push('\n');
+        }
+        text.push_str(line);
+        Ok(true)
+    }
+}
+
+/// A temporary directory in the system temp dir, removed when dropped.
+pub fn scratch_dir(prefix: &str) -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!(
+                    "cannot create a scratch directory in {}: {err}",
+                    std::env::temp_dir().display()
+                ),
+            )
+        })
+}
+
+/// A size in the official filesystem server's format: `15 B`, `1.20 KB`,
+/// `3.50 MB` (1024-based, two decimals above bytes, TB at most).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut unit = 0;
+    let mut divisor: u128 = 1;
+    while unit + 1 < UNITS.len() && u128::from(bytes) >= divisor * 1024 {
+        unit += 1;
+        divisor *= 1024;
+    }
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    // Integer rounding, half up like JavaScript's `toFixed` on these exact
+    // binary fractions; floats would round some halves down.
+    let hundredths = (u128::from(bytes) * 200 + divisor) / (divisor * 2);
+    format!(
+        "{}.{:02} {}",
+        hundredths / 100,
+        hundredths % 100,
+        UNITS[unit]
+    )
+}
+
+fn with_path(path: &Path, err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+}
+
+fn too_large(path: &Path, max_bytes: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!(
+            "{}: the requested text exceeds {max_bytes} bytes; ask for fewer lines",
+            path.display()
+        ),
+    )
+}
+
+fn invalid_utf8(path: &Path, offset: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{} is not valid UTF-8 text (invalid byte sequence at byte offset {offset})",
+            path.display()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::process::Command;
+    use tempfile::TempDir;
+
+    fn dir() -> TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    fn file_with(dir: &TempDir, name: &str, content: &[u8]) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        fs::write(&path, content).unwrap();
+        path
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn atomic_write_creates_and_replaces() {
+        let dir = dir();
+        let path = dir.path().join("a.txt");
+        atomic_write(&path, b"first").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        atomic_write(&path, b"second, longer").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second, longer");
+        atomic_write(&path, b"").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"");
+        assert_eq!(names_in(dir.path()), ["a.txt"]);
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_inode() {
+        // A reader holding the old file keeps seeing the old content.
+        let dir = dir();
+        let path = file_with(&dir, "a.txt", b"old");
+        let old = File::open(&path).unwrap();
+        atomic_write(&path, b"new").unwrap();
+        let mut seen = String::new();
+        (&old).read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "old");
+        assert_ne!(
+            old.metadata().unwrap().ino(),
+            fs::metadata(&path).unwrap().ino()
+        );
+    }
+
+    #[test]
+    fn atomic_write_keeps_permissions() {
+        let dir = dir();
+        for wanted in [0o640, 0o755, 0o600, 0o444] {
+            let path = file_with(&dir, "p.txt", b"x");
+            fs::set_permissions(&path, Permissions::from_mode(wanted)).unwrap();
+            atomic_write(&path, b"y").unwrap();
+            assert_eq!(mode(&path), wanted, "mode {wanted:o}");
+            assert_eq!(fs::read(&path).unwrap(), b"y");
+            fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn atomic_write_keeps_the_owner_where_allowed() {
+        let dir = dir();
+        let path = file_with(&dir, "owned.txt", b"x");
+        // Only root may give a file away; elsewhere there is nothing to keep.
+        if std::os::unix::fs::chown(&path, Some(4321), Some(4322)).is_err() {
+            return;
+        }
+        fs::set_permissions(&path, Permissions::from_mode(0o2640)).unwrap();
+        atomic_write(&path, b"y").unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (4321, 4322));
+        assert_eq!(mode(&path), 0o2640);
+    }
+
+    #[test]
+    fn atomic_write_gives_new_files_the_default_mode() {
+        let dir = dir();
+        let reference = dir.path().join("reference");
+        File::create(&reference).unwrap();
+        let path = dir.path().join("new.txt");
+        atomic_write(&path, b"x").unwrap();
+        assert_eq!(mode(&path), mode(&reference));
+        let path = dir.path().join("new2.txt");
+        atomic_write_new(&path, b"x").unwrap();
+        assert_eq!(mode(&path), mode(&reference));
+    }
+
+    #[test]
+    fn atomic_write_refuses_a_symlink_target() {
+        let dir = dir();
+        let target = file_with(&dir, "target.txt", b"keep");
+        let link = dir.path().join("link.txt");
+        symlink(&target, &link).unwrap();
+        let err = atomic_write(&link, b"changed").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+        // A dangling one too: writing would create its target.
+        let dangling = dir.path().join("dangling");
+        symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert_eq!(
+            atomic_write(&dangling, b"x").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert!(!dir.path().join("nowhere").exists());
+        assert_eq!(names_in(dir.path()), ["dangling", "link.txt", "target.txt"]);
+    }
+
+    #[test]
+    fn atomic_write_refuses_a_directory_target() {
+        let dir = dir();
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let err = atomic_write(&sub, b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::IsADirectory);
+        assert!(sub.is_dir());
+        assert_eq!(names_in(dir.path()), ["sub"]);
+    }
+
+    #[test]
+    fn atomic_write_refuses_a_path_without_file_name() {
+        let err = atomic_write(Path::new("/"), b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let dir = dir();
+        let err = atomic_write(&dir.path().join("sub/.."), b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(names_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn atomic_write_into_a_missing_directory_fails_cleanly() {
+        let dir = dir();
+        let path = dir.path().join("missing/a.txt");
+        let err = atomic_write(&path, b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(
+            err.to_string()
+                .contains("cannot create a temporary file in"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&dir.path().join("missing").display().to_string()),
+            "{err}"
+        );
+        assert!(names_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn atomic_write_new_creates_but_never_replaces() {
+        let dir = dir();
+        let path = dir.path().join("new.txt");
+        atomic_write_new(&path, b"one").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        // Fails at the final rename, after the temporary file was written:
+        // that file must be gone and the target untouched.
+        let err = atomic_write_new(&path, b"two").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            err.to_string(),
+            format!("{} already exists", path.display())
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        assert_eq!(names_in(dir.path()), ["new.txt"]);
+        // A dangling symlink counts as existing.
+        let dangling = dir.path().join("dangling");
+        symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert_eq!(
+            atomic_write_new(&dangling, b"x").unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert!(!dir.path().join("nowhere").exists());
+        assert_eq!(names_in(dir.path()), ["dangling", "new.txt"]);
+    }
+
+    #[test]
+    fn open_regular_file_reads_regular_files() {
+        let dir = dir();
+        let path = file_with(&dir, "a.txt", b"hello");
+        let mut text = String::new();
+        open_regular_file(&path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "hello");
+        let err = open_regular_file(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn open_regular_file_does_not_hang_on_a_fifo() {
+        let dir = dir();
+        let fifo = dir.path().join("pipe");
+        let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        let err = open_regular_file(&fifo).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is a FIFO (named pipe); only regular files can be read",
+                fifo.display()
+            )
+        );
+        // Every reader goes through the same check.
+        assert!(read_head(&fifo, 1, 100).is_err());
+        assert!(read_tail(&fifo, 1, 100).is_err());
+        assert!(read_line_range(&fifo, 0, 1, 100).is_err());
+        assert!(read_to_string_limited(&fifo, 100).is_err());
+    }
+
+    #[test]
+    fn open_regular_file_refuses_other_special_files() {
+        let dir = dir();
+        let err = open_regular_file(dir.path()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::IsADirectory);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is a directory; only regular files can be read",
+                dir.path().display()
+            )
+        );
+
+        let socket = dir.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let err = open_regular_file(&socket).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is a socket; only regular files can be read",
+                socket.display()
+            )
+        );
+
+        let err = open_regular_file(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/dev/null is a character device; only regular files can be read"
+        );
+
+        let block = fs::read_dir("/dev")
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|entry| {
+                entry.file_type().is_ok_and(|kind| kind.is_block_device())
+                    && File::open(entry.path()).is_ok()
+            });
+        if let Some(block) = block {
+            let err = open_regular_file(&block.path()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .ends_with(" is a block device; only regular files can be read"),
+                "{err}"
+            );
+        }
+
+        // A symlink to a regular file is followed (containment is the sandbox's job).
+        let target = file_with(&dir, "t.txt", b"t");
+        symlink(&target, dir.path().join("l")).unwrap();
+        assert!(open_regular_file(&dir.path().join("l")).is_ok());
+    }
+
+    #[test]
+    fn head_returns_the_first_lines() {
+        let dir = dir();
+        let path = file_with(&dir, "f", b"l1\nl2\nl3\nl4\nl5\n");
+        assert_eq!(read_head(&path, 2, 1000).unwrap(), "l1\nl2");
+        assert_eq!(read_head(&path, 5, 1000).unwrap(), "l1\nl2\nl3\nl4\nl5");
+        assert_eq!(read_head(&path, 50, 1000).unwrap(), "l1\nl2\nl3\nl4\nl5");
+        assert_eq!(read_head(&path, 0, 1000).unwrap(), "");
+        let crlf = file_with(&dir, "crlf", b"a\r\nb\r\nc");
+        assert_eq!(read_head(&crlf, 2, 1000).unwrap(), "a\nb");
+        assert_eq!(read_head(&crlf, 3, 1000).unwrap(), "a\nb\nc");
+        let no_newline = file_with(&dir, "nn", b"only");
+        assert_eq!(read_head(&no_newline, 3, 1000).unwrap(), "only");
+        let empty = file_with(&dir, "empty", b"");
+        assert_eq!(read_head(&empty, 3, 1000).unwrap(), "");
+        let blank = file_with(&dir, "blank", b"\n\nx\n");
+        assert_eq!(read_head(&blank, 2, 1000).unwrap(), "\n");
+        assert_eq!(read_head(&blank, 3, 1000).unwrap(), "\n\nx");
+        // A lone `\r` is content, as in `str::lines`.
+        let lone_cr = file_with(&dir, "cr", b"a\rb\r");
+        assert_eq!(read_head(&lone_cr, 1, 1000).unwrap(), "a\rb\r");
+    }
+
+    #[test]
+    fn head_stops_after_the_lines_it_needs() {
+        // Invalid UTF-8 after the wanted lines is never read.
+        let dir = dir();
+        let path = file_with(&dir, "f", b"ok1\nok2\n\xff\xfe\n");
+        assert_eq!(read_head(&path, 2, 1000).unwrap(), "ok1\nok2");
+        let err = read_head(&path, 3, 1000).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is not valid UTF-8 text (invalid byte sequence at byte offset 8)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn head_respects_max_bytes() {
+        let dir = dir();
+        let path = file_with(&dir, "f", b"abc\ndef\nghi\n");
+        // "abc\ndef" is 7 bytes.
+        assert_eq!(read_head(&path, 2, 7).unwrap(), "abc\ndef");
+        let err = read_head(&path, 2, 6).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: the requested text exceeds 6 bytes; ask for fewer lines",
+                path.display()
+            )
+        );
+        // `\r\n` is not counted, the returned `\n` is.
+        let crlf = file_with(&dir, "crlf", b"abc\r\ndef\r\n");
+        assert_eq!(read_head(&crlf, 2, 7).unwrap(), "abc\ndef");
+        // A long line with no newline fails without being read whole.
+        let long = file_with(&dir, "long", &vec![b'x'; 1 << 20]);
+        assert_eq!(
+            read_head(&long, 1, 10).unwrap_err().kind(),
+            io::ErrorKind::FileTooLarge
+        );
+        assert_eq!(read_head(&long, 1, 1 << 20).unwrap().len(), 1 << 20);
+    }
+
+    /// What `read_tail` must return, computed the obvious way.
+    fn tail_reference(content: &str, lines: usize) -> String {
+        let all: Vec<&str> = content.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    #[test]
+    fn tail_returns_the_last_lines() {
+        let dir = dir();
+        let path = file_with(&dir, "f", b"l1\nl2\nl3\nl4\nl5\n");
+        assert_eq!(read_tail(&path, 2, 1000).unwrap(), "l4\nl5");
+        assert_eq!(read_tail(&path, 1, 1000).unwrap(), "l5");
+        assert_eq!(read_tail(&path, 5, 1000).unwrap(), "l1\nl2\nl3\nl4\nl5");
+        assert_eq!(read_tail(&path, 9, 1000).unwrap(), "l1\nl2\nl3\nl4\nl5");
+        assert_eq!(read_tail(&path, 0, 1000).unwrap(), "");
+        let no_newline = file_with(&dir, "nn", b"l1\nl2\nl3");
+        assert_eq!(read_tail(&no_newline, 2, 1000).unwrap(), "l2\nl3");
+        let crlf = file_with(&dir, "crlf", b"a\r\nb\r\nc\r\n");
+        assert_eq!(read_tail(&crlf, 2, 1000).unwrap(), "b\nc");
+        let empty = file_with(&dir, "empty", b"");
+        assert_eq!(read_tail(&empty, 3, 1000).unwrap(), "");
+        let one_newline = file_with(&dir, "nl", b"\n");
+        assert_eq!(read_tail(&one_newline, 3, 1000).unwrap(), "");
+        let blank = file_with(&dir, "blank", b"x\n\n\n");
+        assert_eq!(read_tail(&blank, 2, 1000).unwrap(), "\n");
+        assert_eq!(read_tail(&blank, 3, 1000).unwrap(), "x\n\n");
+    }
+
+    #[test]
+    fn tail_matches_the_reference_for_every_chunk_size() {
+        let dir = dir();
+        let contents = [
+            "l1\nl2\nl3\nl4\nl5\n",
+            "héllo wörld\n日本語のテキスト\nemoji 🦀🦀\n\nlast",
+            "a\r\nbé\r\n\r\n🦀\r\n",
+            "no newline at all: ünïcödé",
+            "\n\n\n",
+            "x\n",
+        ];
+        for (index, content) in contents.iter().enumerate() {
+            let path = file_with(&dir, &format!("f{index}"), content.as_bytes());
+            for chunk in 1..=9 {
+                for lines in 0..=7 {
+                    assert_eq!(
+                        read_tail_chunked(&path, lines, 1000, chunk).unwrap(),
+                        tail_reference(content, lines),
+                        "content {content:?}, chunk {chunk}, lines {lines}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tail_reads_only_the_end() {
+        // Invalid UTF-8 before the wanted lines is never looked at.
+        let dir = dir();
+        let mut content = b"\xff\xfe garbage\n".to_vec();
+        content.extend_from_slice("ok1\nök2\n".as_bytes());
+        let path = file_with(&dir, "f", &content);
+        assert_eq!(read_tail_chunked(&path, 2, 1000, 3).unwrap(), "ok1\nök2");
+        assert_eq!(read_tail(&path, 2, 1000).unwrap(), "ok1\nök2");
+        let err = read_tail_chunked(&path, 3, 1000, 3).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().ends_with("at byte offset 0)"), "{err}");
+        let bad_middle = file_with(&dir, "g", b"a\nb\xffc\nd\n");
+        let err = read_tail_chunked(&bad_middle, 2, 1000, 2).unwrap_err();
+        assert!(err.to_string().ends_with("at byte offset 3)"), "{err}");
+    }
+
+    #[test]
+    fn tail_respects_max_bytes() {
+        let dir = dir();
+        let path = file_with(&dir, "f", b"abc\ndef\nghi\n");
+        assert_eq!(read_tail(&path, 2, 7).unwrap(), "def\nghi");
+        let err = read_tail(&path, 2, 6).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: the requested text exceeds 6 bytes; ask for fewer lines",
+                path.display()
+            )
+        );
+        let crlf = file_with(&dir, "crlf", b"abc\r\ndef\r\nghi\r\n");
+        assert_eq!(read_tail_chunked(&crlf, 2, 7, 2).unwrap(), "def\nghi");
+        assert_eq!(
+            read_tail_chunked(&crlf, 2, 6, 2).unwrap_err().kind(),
+            io::ErrorKind::FileTooLarge
+        );
+        // One huge line: gives up after about max_bytes, not at the start.
+        let long = file_with(&dir, "long", &vec![b'x'; 1 << 20]);
+        assert_eq!(
+            read_tail_chunked(&long, 1, 10, 4).unwrap_err().kind(),
+            io::ErrorKind::FileTooLarge
+        );
+    }
+
+    #[test]
+    fn line_range_returns_a_window() {
+        let dir = dir();
+        let path = file_with(&dir, "f", b"l1\nl2\nl3\nl4\nl5\n");
+        assert_eq!(
+            read_line_range(&path, 0, 2, 1000).unwrap(),
+            LineRange {
+                text: "l1\nl2".into(),
+                first_line: 1,
+                lines: 2,
+                total_lines: None,
+                more: true
+            }
+        );
+        assert_eq!(
+            read_line_range(&path, 2, 2, 1000).unwrap(),
+            LineRange {
+                text: "l3\nl4".into(),
+                first_line: 3,
+                lines: 2,
+                total_lines: None,
+                more: true
+            }
+        );
+        assert_eq!(
+            read_line_range(&path, 3, 2, 1000).unwrap(),
+            LineRange {
+                text: "l4\nl5".into(),
+                first_line: 4,
+                lines: 2,
+                total_lines: Some(5),
+                more: false
+            }
+        );
+        assert_eq!(
+            read_line_range(&path, 3, 10, 1000).unwrap(),
+            LineRange {
+                text: "l4\nl5".into(),
+                first_line: 4,
+                lines: 2,
+                total_lines: Some(5),
+                more: false
+            }
+        );
+        assert_eq!(
+            read_line_range(&path, 5, 3, 1000).unwrap(),
+            LineRange {
+                text: String::new(),
+                first_line: 6,
+                lines: 0,
+                total_lines: Some(5),
+                more: false
+            }
+        );
+        assert_eq!(
+            read_line_range(&path, 40, 3, 1000).unwrap(),
+            LineRange {
+                text: String::new(),
+                first_line: 41,
+                lines: 0,
+                total_lines: Some(5),
+                more: false
+            }
+        );
+        assert_eq!(
+            read_line_range(&path, 1, 0, 1000).unwrap(),
+            LineRange {
+                text: String::new(),
+                first_line: 2,
+                lines: 0,
+                total_lines: None,
+                more: true
+            }
+        );
+    }
+
+    #[test]
+    fn line_range_edge_files() {
+        let dir = dir();
+        let empty = file_with(&dir, "empty", b"");
+        assert_eq!(
+            read_line_range(&empty, 0, 5, 1000).unwrap(),
+            LineRange {
+                text: String::new(),
+                first_line: 1,
+                lines: 0,
+                total_lines: Some(0),
+                more: false
+            }
+        );
+        let crlf = file_with(&dir, "crlf", b"a\r\nb\r\nc");
+        assert_eq!(
+            read_line_range(&crlf, 1, 5, 1000).unwrap(),
+            LineRange {
+                text: "b\nc".into(),
+                first_line: 2,
+                lines: 2,
+                total_lines: Some(3),
+                more: false
+            }
+        );
+        let blank = file_with(&dir, "blank", b"\n\n");
+        assert_eq!(
+            read_line_range(&blank, 0, 5, 1000).unwrap(),
+            LineRange {
+                text: "\n".into(),
+                first_line: 1,
+                lines: 2,
+                total_lines: Some(2),
+                more: false
+            }
+        );
+    }
+
+    #[test]
+    fn line_range_reads_only_what_it_needs() {
+        // Invalid UTF-8 in skipped lines and after the range is never checked;
+        // a huge skipped line is passed over.
+        let dir = dir();
+        let mut content = vec![b'x'; 100_000];
+        content.extend_from_slice(b"\n\xff\nwanted\nalso\n\xfe\n");
+        let path = file_with(&dir, "f", &content);
+        let range = read_line_range(&path, 2, 2, 20).unwrap();
+        assert_eq!(
+            range,
+            LineRange {
+                text: "wanted\nalso".into(),
+                first_line: 3,
+                lines: 2,
+                total_lines: None,
+                more: true
+            }
+        );
+        let err = read_line_range(&path, 2, 3, 1000).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            err.to_string()
+                .ends_with(&format!("at byte offset {})", 100_000 + 15)),
+            "{err}"
+        );
+        let err = read_line_range(&path, 0, 1, 1000).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+    }
+
+    #[test]
+    fn to_string_limited_checks_size_before_reading() {
+        let dir = dir();
+        let path = file_with(&dir, "f", "héllo".as_bytes());
+        assert_eq!(read_to_string_limited(&path, 6).unwrap(), "héllo");
+        let err = read_to_string_limited(&path, 5).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is 6 bytes, over the 5-byte limit; read it in parts with head, tail or offset/limit",
+                path.display()
+            )
+        );
+        let bad = file_with(&dir, "bad", b"abc\xffdef");
+        let err = read_to_string_limited(&bad, 100).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is not valid UTF-8 text (invalid byte sequence at byte offset 3)",
+                bad.display()
+            )
+        );
+        let empty = file_with(&dir, "empty", b"");
+        assert_eq!(read_to_string_limited(&empty, 0).unwrap(), "");
+        assert_eq!(
+            read_to_string_limited(dir.path(), 100).unwrap_err().kind(),
+            io::ErrorKind::IsADirectory
+        );
+    }
+
+    #[test]
+    fn scratch_dir_is_removed_on_drop() {
+        let scratch = scratch_dir("mcp-test-").unwrap();
+        let path = scratch.path().to_path_buf();
+        assert!(path.is_dir());
+        assert!(path.starts_with(std::env::temp_dir()));
+        assert!(
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("mcp-test-")
+        );
+        fs::write(path.join("inside"), "x").unwrap();
+        drop(scratch);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn human_size_matches_the_official_format() {
+        let cases: [(u64, &str); 15] = [
+            (0, "0 B"),
+            (1, "1 B"),
+            (15, "15 B"),
+            (1023, "1023 B"),
+            (1024, "1.00 KB"),
+            (1229, "1.20 KB"),
+            (1536, "1.50 KB"),
+            (1152, "1.13 KB"),
+            (1_048_575, "1024.00 KB"),
+            (1_048_576, "1.00 MB"),
+            (3_670_016, "3.50 MB"),
+            (1 << 30, "1.00 GB"),
+            (2 << 40, "2.00 TB"),
+            (1 << 50, "1024.00 TB"),
+            (u64::MAX, "16777216.00 TB"),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(human_size(bytes), expected, "{bytes}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! mcp-servers-core: everything the servers of this workspace share.
+//!
+//! One module per idea; a server imports what it needs and nothing else.
+//! See ARCHITECTURE.md at the repository root for the map and invariants.
+
+pub mod cache;
+pub mod cli;
+pub mod content;
+pub mod error;
+pub mod fsutil;
+pub mod progress;
+pub mod sandbox;
+pub mod serve;

@@ -1,0 +1,425 @@
+//! Streamable HTTP at `/mcp`, legacy HTTP+SSE at `/sse` + `/message`, and
+//! `/health`, behind bearer auth, Host/Origin checks, CORS and a body limit.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use rmcp::ServerHandler;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::cli::ServeArgs;
+
+/// How long shutdown waits for in-flight requests before closing streams.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The HTTP policy derived from the command line.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub auth_token: Option<String>,
+    /// Host header values accepted; `None` accepts any host.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Origins accepted (`scheme://host[:port|:*]`, or `*`).
+    pub allowed_origins: Vec<String>,
+    pub stateless: bool,
+    pub max_message_bytes: usize,
+}
+
+impl HttpOptions {
+    /// Applies the safe defaults: loopback hosts and origins on a loopback
+    /// address; refuses a public address without a token unless told to.
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
+        let loopback = args.listen.ip().is_loopback();
+        let token = args.auth_token.clone().filter(|t| !t.is_empty());
+        if !loopback && token.is_none() && !args.insecure_no_auth {
+            anyhow::bail!(
+                "refusing to listen on {} without --auth-token (or MCP_AUTH_TOKEN): anyone on the network could use this server; pass --insecure-no-auth to allow it anyway",
+                args.listen
+            );
+        }
+        let allowed_hosts = if loopback {
+            let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+            hosts.extend(args.allowed_hosts.iter().cloned());
+            Some(hosts)
+        } else if args.allowed_hosts.is_empty() {
+            None
+        } else {
+            Some(args.allowed_hosts.clone())
+        };
+        let allowed_origins = if args.allowed_origins.is_empty() && loopback {
+            ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]
+                .map(String::from)
+                .into()
+        } else {
+            args.allowed_origins.clone()
+        };
+        Ok(Self {
+            auth_token: token,
+            allowed_hosts,
+            allowed_origins,
+            stateless: args.stateless,
+            max_message_bytes: args.max_message_bytes,
+        })
+    }
+}
+
+struct AppState {
+    options: HttpOptions,
+    name: String,
+    version: String,
+    started: Instant,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+/// Binds, serves until SIGINT/SIGTERM, then drains in-flight requests.
+pub async fn serve<S, F>(make: F, args: &ServeArgs) -> anyhow::Result<()>
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    let options = HttpOptions::from_args(args)?;
+    if args.tls_cert.is_some() {
+        anyhow::bail!(
+            "--tls-cert: HTTPS is not built into this binary; terminate TLS in a reverse proxy (nginx, caddy) in front of it"
+        );
+    }
+    let ct = CancellationToken::new();
+    let (app, state) = router_with_state(make, options, ct.clone());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local: SocketAddr = listener.local_addr()?;
+    // The one line tests and scripts wait for: where the server listens.
+    eprintln!("mcp: listening on http://{local}/mcp (legacy SSE: http://{local}/sse)");
+    tracing::info!(%local, "listening");
+
+    let drain_ct = ct.clone();
+    let shutdown = async move {
+        crate::serve::shutdown_signal().await;
+        tracing::info!("signal received: finishing in-flight requests");
+        // Let requests in flight finish, then end the long-lived streams
+        // (SSE) that would otherwise hold the shutdown open.
+        let wait_idle = async {
+            while state.in_flight.load(Ordering::SeqCst) > 0 {
+                state.idle.notified().await;
+            }
+        };
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, wait_idle).await;
+        drain_ct.cancel();
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+    Ok(())
+}
+
+/// The whole HTTP app, for embedding or tests.
+pub fn router<S, F>(make: F, options: HttpOptions, ct: CancellationToken) -> Router
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    router_with_state(make, options, ct).0
+}
+
+fn router_with_state<S, F>(
+    make: F,
+    options: HttpOptions,
+    ct: CancellationToken,
+) -> (Router, Arc<AppState>)
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let info = make().get_info();
+    let state = Arc::new(AppState {
+        options: options.clone(),
+        name: info.server_info.name.clone(),
+        version: info.server_info.version.clone(),
+        started: Instant::now(),
+        in_flight: AtomicUsize::new(0),
+        idle: Notify::new(),
+    });
+
+    let mut config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(ct.clone())
+        .with_legacy_session_mode(!options.stateless)
+        .with_json_response(options.stateless)
+        .with_max_request_body_bytes(options.max_message_bytes)
+        // Host and Origin are checked by our own layer, for every endpoint.
+        .disable_allowed_hosts();
+    config.sse_keep_alive = Some(Duration::from_secs(15));
+    let factory = make.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(factory()),
+        LocalSessionManager::default().into(),
+        config,
+    );
+
+    let sse_make = make.clone();
+    let legacy = sse::routes(move || sse_make(), ct);
+
+    let protected = Router::new()
+        .nest_service("/mcp", mcp)
+        .merge(legacy)
+        .layer(middleware::from_fn_with_state(state.clone(), require_auth))
+        .layer(RequestBodyLimitLayer::new(options.max_message_bytes));
+
+    let app = Router::new()
+        .route("/health", axum::routing::get(health))
+        .merge(protected)
+        .layer(middleware::from_fn_with_state(state.clone(), check_host_and_origin))
+        .layer(cors(&options))
+        .layer(middleware::from_fn_with_state(state.clone(), track_and_log))
+        .with_state(state.clone());
+    (app, state)
+}
+
+use super::sse;
+
+async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    axum::Json(json!({
+        "status": "ok",
+        "name": state.name,
+        "version": state.version,
+        "uptime_s": state.started.elapsed().as_secs(),
+    }))
+}
+
+/// Counts requests in flight (for a graceful drain) and logs each one.
+async fn track_and_log(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let start = Instant::now();
+    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let response = next.run(req).await;
+    if state.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        state.idle.notify_waiters();
+    }
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_us = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn require_auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(token) = &state.options.auth_token else {
+        return next.run(req).await;
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or_default();
+    if req.method() == Method::OPTIONS || constant_time_eq(presented, token.as_bytes()) {
+        return next.run(req).await;
+    }
+    let mut response = json_error(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized: send the server's token as 'Authorization: Bearer <token>'",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"mcp\""),
+    );
+    response
+}
+
+/// DNS-rebinding defence: a page on evil.com that resolves to 127.0.0.1
+/// still sends `Host: evil.com` and `Origin: http://evil.com`.
+async fn check_host_and_origin(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(allowed) = &state.options.allowed_hosts {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        if !host_allowed(host, allowed) {
+            tracing::warn!(host, "rejected: Host not allowed");
+            return json_error(
+                StatusCode::FORBIDDEN,
+                &format!("Forbidden: Host '{host}' is not allowed (see --allowed-host)"),
+            );
+        }
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !origin_allowed(origin, &state.options.allowed_origins) {
+            tracing::warn!(origin, "rejected: Origin not allowed");
+            return json_error(
+                StatusCode::FORBIDDEN,
+                &format!("Forbidden: Origin '{origin}' is not allowed (see --allowed-origin)"),
+            );
+        }
+    }
+    next.run(req).await
+}
+
+fn cors(options: &HttpOptions) -> CorsLayer {
+    let origins = options.allowed_origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|o| origin_allowed(o, &origins))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("mcp-session-id"),
+            header::HeaderName::from_static("mcp-protocol-version"),
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("mcp-session-id"),
+            header::WWW_AUTHENTICATE,
+        ])
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32000, "message": message},
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Compares in time independent of where the inputs differ.
+/// Only the length can leak, and a token's length is no secret worth keeping.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `host` is a Host header (`name`, `name:port`, `[v6]:port`); an allowed
+/// entry without a port matches any port.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let host = host.to_ascii_lowercase();
+    let name = split_host_port(&host).0;
+    allowed.iter().any(|entry| {
+        let entry = entry.to_ascii_lowercase();
+        let (entry_name, entry_port) = split_host_port(&entry);
+        match entry_port {
+            Some(_) => entry == host,
+            None => entry_name == name,
+        }
+    })
+}
+
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (name, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (name, after.strip_prefix(':'));
+    }
+    match authority.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') => (name, Some(port)),
+        _ => (authority, None),
+    }
+}
+
+/// Entries: `*`, `null`, `scheme://host`, `scheme://host:port`, `scheme://host:*`.
+fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    let origin = origin.to_ascii_lowercase();
+    let (scheme, authority) = origin.split_once("://").unwrap_or(("", origin.as_str()));
+    let (name, port) = split_host_port(authority);
+    allowed.iter().any(|entry| {
+        let entry = entry.to_ascii_lowercase();
+        if entry == "*" || entry == origin {
+            return true;
+        }
+        let Some((e_scheme, e_authority)) = entry.split_once("://") else {
+            return false;
+        };
+        let (e_name, e_port) = split_host_port(e_authority);
+        e_scheme == scheme
+            && e_name == name
+            && match e_port {
+                Some("*") => true,
+                Some(p) => Some(p) == port,
+                None => port.is_none(),
+            }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn constant_time_eq_is_eq() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret1"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn hosts_match_by_name_and_optional_port() {
+        let allowed = s(&["localhost", "127.0.0.1", "::1", "example.com:8443"]);
+        assert!(host_allowed("localhost:8000", &allowed));
+        assert!(host_allowed("LOCALHOST", &allowed));
+        assert!(host_allowed("[::1]:9000", &allowed));
+        assert!(host_allowed("example.com:8443", &allowed));
+        assert!(!host_allowed("example.com:80", &allowed));
+        assert!(!host_allowed("evil.com", &allowed));
+        assert!(!host_allowed("localhost.evil.com:8000", &allowed));
+        assert!(!host_allowed("", &allowed));
+    }
+
+    #[test]
+    fn origins_match_scheme_host_and_port() {
+        let allowed = s(&["http://localhost:*", "https://app.example.com"]);
+        assert!(origin_allowed("http://localhost:6274", &allowed));
+        assert!(origin_allowed("https://app.example.com", &allowed));
+        assert!(!origin_allowed("https://app.example.com:444", &allowed));
+        assert!(!origin_allowed("https://localhost:6274", &allowed));
+        assert!(!origin_allowed("http://evil.com", &allowed));
+        assert!(!origin_allowed("null", &allowed));
+        assert!(origin_allowed("http://evil.com", &s(&["*"])));
+    }
+
+    #[test]
+    fn public_address_needs_a_token() {
+        let mut args = ServeArgs {
+            listen: "0.0.0.0:8000".parse().unwrap(),
+            ..ServeArgs::default()
+        };
+        let err = HttpOptions::from_args(&args).unwrap_err().to_string();
+        assert!(err.contains("--auth-token"), "{err}");
+        args.insecure_no_auth = true;
+        assert!(HttpOptions::from_args(&args).unwrap().allowed_hosts.is_none());
+        args.insecure_no_auth = false;
+        args.auth_token = Some("t".into());
+        assert!(HttpOptions::from_args(&args).is_ok());
+    }
+}

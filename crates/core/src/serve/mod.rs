@@ -1,0 +1,131 @@
+//! Runs a server on the transport chosen on the command line.
+//!
+//! `run` owns process setup: logging to stderr, the tokio runtime (a
+//! current-thread runtime for stdio, where a cross-thread wake-up per message
+//! would dominate a round trip; a multi-thread one for HTTP), signals, and
+//! the exit code.
+
+mod http;
+mod sse;
+mod stdio;
+
+use std::process::ExitCode;
+
+use rmcp::ServerHandler;
+
+use crate::cli::{ServeArgs, TransportKind};
+
+pub use http::{HttpOptions, router as http_router};
+pub use stdio::StdioTransport;
+
+/// Entry point of every server binary: `make` builds one server instance
+/// (called once for stdio, once per session over HTTP).
+pub fn run<S, F>(args: ServeArgs, make: F) -> ExitCode
+where
+    S: ServerHandler,
+    F: Fn() -> S + Send + Sync + 'static,
+{
+    init_logging(&args);
+    let runtime = match args.transport {
+        TransportKind::Stdio => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        TransportKind::Http => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match args.transport {
+            TransportKind::Stdio => serve_stdio(make(), &args).await,
+            TransportKind::Http => http::serve(make, &args).await,
+        }
+    });
+    // Blocking tasks (a walk, a decode) must not hold the exit hostage.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves one session on stdin/stdout until EOF or a signal.
+pub async fn serve_stdio<S: ServerHandler>(server: S, args: &ServeArgs) -> anyhow::Result<()> {
+    let (read, write) = rmcp::transport::stdio_pipes();
+    let transport = StdioTransport::new(read, write, args.max_message_bytes);
+    let running = match rmcp::serve_server(server, transport).await {
+        Ok(running) => running,
+        Err(e) => {
+            // The client went away before a session started (EOF): not an error.
+            tracing::info!("no session started: {e}");
+            return Ok(());
+        }
+    };
+    let ct = running.cancellation_token();
+    tokio::select! {
+        quit = running.waiting() => {
+            tracing::info!("session ended: {quit:?}");
+        }
+        () = shutdown_signal() => {
+            tracing::info!("signal received, shutting down");
+            ct.cancel();
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Logs go to stderr only: stdout belongs to the protocol in stdio mode.
+fn init_logging(args: &ServeArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = match args.transport {
+        TransportKind::Stdio => "warn",
+        TransportKind::Http => "info",
+    };
+    let filter = args
+        .log_level
+        .as_deref()
+        .map(EnvFilter::try_new)
+        .or_else(|| std::env::var("RUST_LOG").ok().map(EnvFilter::try_new))
+        .and_then(Result::ok)
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,303 @@
+//! Newline-delimited JSON-RPC over stdin/stdout.
+//!
+//! rmcp's own stdio transport drops a line over its cap silently and ignores
+//! unparsable input, so a client waits forever. This one answers both with a
+//! JSON-RPC error, batches writes (one flush per burst of responses, not per
+//! message) and keeps stdout for protocol bytes only.
+
+use std::borrow::Cow;
+use std::io;
+
+use rmcp::RoleServer;
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion};
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::sync::mpsc;
+
+/// How much of an oversized line is kept to find its `id`.
+const ID_SNIFF_BYTES: usize = 4096;
+
+pub struct StdioTransport<R> {
+    reader: BufReader<R>,
+    line: Vec<u8>,
+    max_line: usize,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    /// Until a lifecycle starts (initialize, or a request with inline
+    /// protocol metadata), rmcp ends the session on anything but a request;
+    /// such stray messages are dropped here instead.
+    lifecycle_started: bool,
+}
+
+impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
+    /// Spawns the writer task on the current runtime.
+    pub fn new<W: AsyncWrite + Unpin + Send + 'static>(read: R, write: W, max_line: usize) -> Self {
+        let (out, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_loop(write, rx));
+        Self {
+            reader: BufReader::with_capacity(64 * 1024, read),
+            line: Vec::new(),
+            max_line,
+            out,
+            lifecycle_started: false,
+        }
+    }
+
+    fn send_raw(&self, value: &Value) {
+        let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+        bytes.push(b'\n');
+        let _ = self.out.send(bytes);
+    }
+
+    fn send_error(&self, id: Value, code: i64, message: &str) {
+        self.send_raw(&json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {"code": code, "message": message},
+        }));
+    }
+
+    /// Reads one line into `self.line`. Returns `Ok(false)` at EOF.
+    /// An oversized line is consumed, answered with an error, and skipped.
+    async fn read_line(&mut self) -> io::Result<bool> {
+        loop {
+            self.line.clear();
+            let mut oversized: Option<(Vec<u8>, usize)> = None;
+            loop {
+                let available = self.reader.fill_buf().await?;
+                if available.is_empty() {
+                    // EOF: an unterminated last line is still a message.
+                    return Ok(oversized.is_none() && !self.line.is_empty());
+                }
+                let newline = available.iter().position(|b| *b == b'\n');
+                let take = newline.map_or(available.len(), |i| i + 1);
+                match &mut oversized {
+                    Some((_, seen)) => *seen += take,
+                    None if self.line.len() + take > self.max_line => {
+                        let seen = self.line.len() + take;
+                        let mut prefix = std::mem::take(&mut self.line);
+                        let room = ID_SNIFF_BYTES.saturating_sub(prefix.len());
+                        prefix.extend_from_slice(&available[..take.min(room)]);
+                        prefix.truncate(ID_SNIFF_BYTES);
+                        oversized = Some((prefix, seen));
+                    }
+                    None => self.line.extend_from_slice(&available[..take]),
+                }
+                self.reader.consume(take);
+                if newline.is_some() {
+                    break;
+                }
+            }
+            match oversized {
+                None => return Ok(true),
+                Some((prefix, seen)) => {
+                    let id = sniff_id(&prefix).unwrap_or(Value::Null);
+                    tracing::warn!(bytes = seen, limit = self.max_line, "message over the size limit");
+                    self.send_error(
+                        id,
+                        -32600,
+                        &format!(
+                            "Invalid request: message of at least {seen} bytes exceeds the {}-byte limit (raise it with --max-message-bytes)",
+                            self.max_line
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Parses the current line; answers what cannot be parsed.
+    fn parse_line(&mut self) -> Option<ClientJsonRpcMessage> {
+        let mut line: &[u8] = &self.line;
+        line = line.strip_suffix(b"\n").unwrap_or(line);
+        line = line.strip_suffix(b"\r").unwrap_or(line);
+        line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
+            Ok(msg) => Some(msg),
+            Err(e) if e.is_syntax() || e.is_eof() => {
+                tracing::debug!("unparsable message: {e}");
+                self.send_error(Value::Null, -32700, &format!("Parse error: {e}"));
+                None
+            }
+            Err(e) => {
+                let value: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
+                let id = value.get("id").cloned();
+                let is_notification = id.is_none() && value.get("method").is_some();
+                if is_notification {
+                    // JSON-RPC never answers notifications, even unknown ones.
+                    tracing::debug!("ignoring malformed notification: {e}");
+                } else if value.get("result").is_some() || value.get("error").is_some() {
+                    tracing::debug!("ignoring malformed response: {e}");
+                } else {
+                    self.send_error(id.unwrap_or(Value::Null), -32600, &format!("Invalid request: {e}"));
+                }
+                None
+            }
+        }
+    }
+
+    fn admit(&mut self, msg: &ClientJsonRpcMessage) -> bool {
+        if self.lifecycle_started {
+            return true;
+        }
+        match msg {
+            ClientJsonRpcMessage::Request(req) => {
+                let starts = match &req.request {
+                    ClientRequest::InitializeRequest(_) => true,
+                    ClientRequest::PingRequest(_) | ClientRequest::DiscoverRequest(_) => false,
+                    other => {
+                        let meta = other.get_meta();
+                        meta.protocol_version().is_some()
+                            && meta.missing_required_keys(&ProtocolVersion::V_2026_07_28).is_empty()
+                    }
+                };
+                self.lifecycle_started = starts;
+                true
+            }
+            _ => {
+                tracing::debug!("dropping a non-request message sent before initialization");
+                false
+            }
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioTransport<R> {
+    type Error = io::Error;
+
+    fn name() -> Cow<'static, str> {
+        "stdio".into()
+    }
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let result = serde_json::to_vec(&item)
+            .map_err(io::Error::other)
+            .and_then(|mut bytes| {
+                bytes.push(b'\n');
+                self.out
+                    .send(bytes)
+                    .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "stdout is closed"))
+            });
+        std::future::ready(result)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        loop {
+            match self.read_line().await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    tracing::error!("reading stdin: {e}");
+                    return None;
+                }
+            }
+            if let Some(msg) = self.parse_line()
+                && self.admit(&msg)
+            {
+                return Some(msg);
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Writes queued messages, flushing once per burst.
+async fn write_loop<W: AsyncWrite + Unpin>(write: W, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+    let mut w = BufWriter::with_capacity(64 * 1024, write);
+    while let Some(first) = rx.recv().await {
+        let mut result = w.write_all(&first).await;
+        while result.is_ok() {
+            match rx.try_recv() {
+                Ok(more) => result = w.write_all(&more).await,
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = result.and(w.flush().await) {
+            tracing::error!("writing stdout: {e}");
+            return;
+        }
+    }
+}
+
+/// Finds the top-level `"id"` of a JSON object from its first bytes, so an
+/// oversized request can still be answered with its own id.
+fn sniff_id(prefix: &[u8]) -> Option<Value> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < prefix.len() {
+        match prefix[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                let end = string_end(prefix, i)?;
+                if depth == 1 && &prefix[i..=end] == b"\"id\"" {
+                    let mut j = end + 1;
+                    while j < prefix.len() && prefix[j].is_ascii_whitespace() {
+                        j += 1;
+                    }
+                    if prefix.get(j) != Some(&b':') {
+                        i = end + 1;
+                        continue;
+                    }
+                    j += 1;
+                    while j < prefix.len() && prefix[j].is_ascii_whitespace() {
+                        j += 1;
+                    }
+                    let value_end = match prefix.get(j)? {
+                        b'"' => string_end(prefix, j)? + 1,
+                        _ => {
+                            let len = prefix[j..]
+                                .iter()
+                                .position(|b| !(b.is_ascii_digit() || b"-+.eE".contains(b)))?;
+                            j + len
+                        }
+                    };
+                    let value: Value = serde_json::from_slice(&prefix[j..value_end]).ok()?;
+                    return (value.is_string() || value.is_number()).then_some(value);
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Index of the closing quote of the string starting at `start`.
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_top_level_ids_only() {
+        assert_eq!(sniff_id(br#"{"jsonrpc":"2.0","id":42,"params":{"#), Some(json!(42)));
+        assert_eq!(sniff_id(br#"{"id" : "a\"b","#), Some(json!("a\"b")));
+        assert_eq!(sniff_id(br#"{"params":{"id":7},"id":8,"#), Some(json!(8)));
+        assert_eq!(sniff_id(br#"{"params":{"id":7},"data":"xxxx"#), None);
+        assert_eq!(sniff_id(br#"{"method":"\"id\":5"}"#), None);
+        assert_eq!(sniff_id(b"garbage"), None);
+    }
+}
