@@ -1,1 +1,379 @@
+//! End-to-end harness: spawn a real server binary, talk MCP to it.
+//!
+//! - [`stdio_client`] / [`HttpServer::client`]: rmcp's own client, on either
+//!   lifecycle (initialize or 2026-07-28 discovery).
+//! - [`RawStdio`] and [`HttpServer::post`]: raw JSON-RPC, for malformed input.
+//!
+//! Nothing here sleeps to wait: readiness is the server's own "listening"
+//! line on stderr, answers are read as they arrive, and every wait has a
+//! generous deadline so a broken server fails the test instead of hanging it.
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rmcp::RoleClient;
+use rmcp::model::ProtocolVersion;
+use rmcp::service::{ClientLifecycleMode, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use serde_json::{Value, json};
+
+pub use rmcp;
+
+/// The longest any single wait may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub type Client = RunningService<RoleClient, ()>;
+
+/// Path of a workspace binary, built first unless `MCP_TEST_NO_BUILD` is set
+/// (xtask builds every binary once before running the tests).
+pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    let target = target_dir();
+    let path = target.join("debug").join(bin);
+    if std::env::var_os("MCP_TEST_NO_BUILD").is_none() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", package, "--bin", bin])
+            .status()
+            .expect("cannot run cargo build");
+        assert!(
+            status.success(),
+            "cargo build -p {package} --bin {bin} failed"
+        );
+    }
+    assert!(path.exists(), "{} does not exist", path.display());
+    path
+}
+
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    // tests/ is one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// Which lifecycle the rmcp client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// `initialize` + `notifications/initialized` (2024-11-05 .. 2025-11-25).
+    Initialize,
+    /// `server/discover` and per-request metadata (2026-07-28).
+    Discover,
+}
+
+impl Lifecycle {
+    fn mode(self) -> ClientLifecycleMode {
+        match self {
+            Self::Initialize => ClientLifecycleMode::Initialize,
+            Self::Discover => ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        }
+    }
+}
+
+/// rmcp's client over the binary's stdio.
+pub async fn stdio_client(
+    bin: &Path,
+    args: &[&str],
+    lifecycle: Lifecycle,
+) -> anyhow::Result<Client> {
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.args(args);
+    let transport = TokioChildProcess::new(cmd)?;
+    let client =
+        rmcp::service::serve_client_with_lifecycle((), transport, lifecycle.mode()).await?;
+    Ok(client)
+}
+
+/// Text of the first content block of a tool result.
+pub fn text_of(result: &rmcp::model::CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+/// Call arguments from a JSON object literal.
+pub fn args(value: Value) -> rmcp::model::JsonObject {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+/// A server on raw stdio pipes, for bytes no well-behaved client sends.
+pub struct RawStdio {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl RawStdio {
+    pub fn spawn(bin: &Path, args: &[&str]) -> anyhow::Result<Self> {
+        Self::spawn_with_env(bin, args, &[])
+    }
+
+    pub fn spawn_with_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawn {}", bin.display()))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = drain_stderr(child.stderr.take().expect("piped stderr"), None);
+        Ok(Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        })
+    }
+
+    /// Writes one line (a newline is appended).
+    pub fn send_line(&mut self, line: &str) -> anyhow::Result<()> {
+        let stdin = self.stdin.as_mut().context("stdin closed")?;
+        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()?;
+        Ok(())
+    }
+
+    pub fn send(&mut self, value: &Value) -> anyhow::Result<()> {
+        self.send_line(&value.to_string())
+    }
+
+    /// The next stdout line, parsed; every stdout line must be JSON.
+    pub fn recv(&mut self) -> anyhow::Result<Value> {
+        let line = self
+            .lines
+            .recv_timeout(DEADLINE)
+            .context("no answer from the server in time")?;
+        serde_json::from_str(&line).with_context(|| format!("stdout line is not JSON: {line:?}"))
+    }
+
+    /// Reads until the response with `id`, returning it and what came before.
+    pub fn recv_response(&mut self, id: &Value) -> anyhow::Result<(Value, Vec<Value>)> {
+        let mut before = Vec::new();
+        loop {
+            let msg = self.recv()?;
+            if msg.get("id") == Some(id)
+                && (msg.get("result").is_some() || msg.get("error").is_some())
+            {
+                return Ok((msg, before));
+            }
+            before.push(msg);
+        }
+    }
+
+    /// Sends `initialize` and `notifications/initialized`.
+    pub fn initialize(&mut self) -> anyhow::Result<Value> {
+        self.send(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "raw-test", "version": "0"}}
+        }))?;
+        let (init, _) = self.recv_response(&json!(0))?;
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+        Ok(init)
+    }
+
+    /// Sends a request and returns its response.
+    pub fn request(&mut self, id: i64, method: &str, params: Value) -> anyhow::Result<Value> {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+        Ok(self.recv_response(&json!(id))?.0)
+    }
+
+    /// Closes stdin and waits for the process to exit.
+    pub fn close(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        drop(self.stdin.take());
+        wait_with_deadline(&mut self.child)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RawStdio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_with_deadline(child: &mut Child) -> anyhow::Result<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            bail!("the server did not exit in time");
+        }
+        // Polling an exit status, not waiting for a result to appear.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Copies a child's stderr into a buffer; sends the first "listening on"
+/// address to `ready`.
+fn drain_stderr(
+    stderr: std::process::ChildStderr,
+    ready: Option<mpsc::Sender<String>>,
+) -> Arc<Mutex<String>> {
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let sink = buffer.clone();
+    std::thread::spawn(move || {
+        let mut ready = ready;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("listening on http://").nth(1)
+                && let Some(tx) = ready.take()
+            {
+                let addr = rest.split('/').next().unwrap_or_default().to_owned();
+                let _ = tx.send(addr);
+            }
+            let mut buf = sink.lock().unwrap();
+            buf.push_str(&line);
+            buf.push('\n');
+        }
+    });
+    buffer
+}
+
+/// A server running `--transport http` on a free loopback port.
+pub struct HttpServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub stderr: Arc<Mutex<String>>,
+    pub http: reqwest::Client,
+}
+
+impl HttpServer {
+    pub fn spawn(bin: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .args(["--transport", "http", "--listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawn {}", bin.display()))?;
+        let (tx, rx) = mpsc::channel();
+        let stderr = drain_stderr(child.stderr.take().expect("piped stderr"), Some(tx));
+        let addr = match rx.recv_timeout(DEADLINE) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                bail!(
+                    "server never said where it listens; stderr:\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        Ok(Self {
+            child,
+            base: format!("http://{addr}"),
+            stderr,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// rmcp's Streamable HTTP client against `/mcp`.
+    pub async fn client(
+        &self,
+        token: Option<&str>,
+        lifecycle: Lifecycle,
+    ) -> anyhow::Result<Client> {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
+        if let Some(token) = token {
+            config = config.auth_header(token);
+        }
+        let transport = StreamableHttpClientTransport::from_config(config);
+        Ok(rmcp::service::serve_client_with_lifecycle((), transport, lifecycle.mode()).await?)
+    }
+
+    /// A raw POST to `/mcp` with MCP's headers plus `headers`.
+    pub async fn post(
+        &self,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut req = self
+            .http
+            .post(self.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Ok(req.send().await?)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        wait_with_deadline(&mut self.child)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An `initialize` request body.
+pub fn initialize_body(id: i64) -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "raw-test", "version": "0"}}
+    })
+}
+
+/// Parses a JSON-RPC message from a JSON or SSE response body.
+pub fn first_message(content_type: &str, body: &str) -> anyhow::Result<Value> {
+    if content_type.starts_with("application/json") {
+        return Ok(serde_json::from_str(body)?);
+    }
+    for line in body.lines() {
+        if let Some(data) = line.strip_prefix("data:") {
+            let data = data.trim();
+            if data.starts_with('{') {
+                return Ok(serde_json::from_str(data)?);
+            }
+        }
+    }
+    bail!("no JSON-RPC message in body: {body}")
+}

@@ -40,7 +40,11 @@ pub struct ServeArgs {
 
     /// Extra Host header values accepted over HTTP (loopback names are always
     /// accepted when listening on loopback). Comma-separated or repeated.
-    #[arg(long = "allowed-host", value_delimiter = ',', env = "MCP_ALLOWED_HOSTS")]
+    #[arg(
+        long = "allowed-host",
+        value_delimiter = ',',
+        env = "MCP_ALLOWED_HOSTS"
+    )]
     pub allowed_hosts: Vec<String>,
 
     /// Browser origins accepted over HTTP (e.g. http://localhost:5173); also
@@ -190,6 +194,8 @@ mod tests {
     #[test]
     fn tls_flags_come_in_pairs() {
         assert!(TestCli::try_parse_from(["x", "--tls-cert", "c.pem"]).is_err());
-        assert!(TestCli::try_parse_from(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_ok());
+        assert!(
+            TestCli::try_parse_from(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_ok()
+        );
     }
 }

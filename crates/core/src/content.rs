@@ -58,7 +58,10 @@ pub fn resource_link(path: &Path, mime_type: Option<&str>, size: Option<u64>) ->
 
 /// A result carrying `value` as structured content, with `summary` as the
 /// text block, so large data is not sent twice.
-pub fn structured<T: Serialize>(value: &T, summary: impl Into<String>) -> Result<CallToolResult, ToolError> {
+pub fn structured<T: Serialize>(
+    value: &T,
+    summary: impl Into<String>,
+) -> Result<CallToolResult, ToolError> {
     let value = serde_json::to_value(value)
         .map_err(|e| ToolError::new(format!("internal error: cannot serialize result: {e}")))?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(summary)]);
@@ -113,7 +116,10 @@ mod tests {
 
     #[test]
     fn file_uri_escapes_what_uris_cannot_hold() {
-        assert_eq!(file_uri(Path::new("/a b/c#d%.txt")), "file:///a%20b/c%23d%25.txt");
+        assert_eq!(
+            file_uri(Path::new("/a b/c#d%.txt")),
+            "file:///a%20b/c%23d%25.txt"
+        );
         assert_eq!(file_uri(Path::new("/é")), "file:///%C3%A9");
     }
 
@@ -122,7 +128,10 @@ mod tests {
         let t = truncate("héllo world", 2, |end| format!("continue at {end}"));
         assert!(t.truncated);
         assert_eq!(t.end, 1);
-        assert!(t.text.starts_with("h\n\n[truncated: showed 1 of 12 bytes; continue at 1]"));
+        assert!(
+            t.text
+                .starts_with("h\n\n[truncated: showed 1 of 12 bytes; continue at 1]")
+        );
         let whole = truncate("abc", 3, |_| unreachable!());
         assert!(!whole.truncated);
         assert_eq!(whole.text, "abc");

@@ -2,7 +2,9 @@
 //!
 //! [`Progress`] is cheap to clone and usable from blocking code (tree walks,
 //! batches run under `spawn_blocking`): reports are throttled so a walk over a
-//! million files sends a handful of notifications, not a million.
+//! million files sends a handful of notifications, not a million. Reports
+//! go out in order; a tool awaits [`Progress::flush`] before it returns so
+//! none of them arrives after its result.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -27,7 +29,14 @@ struct Inner {
     target: Option<(Peer<RoleServer>, ProgressToken, tokio::runtime::Handle)>,
     ct: CancellationToken,
     interval: Duration,
-    last: Mutex<Option<Instant>>,
+    state: Mutex<SendState>,
+}
+
+#[derive(Default)]
+struct SendState {
+    last: Option<Instant>,
+    /// The newest send: each send waits for the one before it.
+    tail: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Progress {
@@ -73,7 +82,7 @@ impl Progress {
                 target,
                 ct,
                 interval,
-                last: Mutex::new(None),
+                state: Mutex::new(SendState::default()),
             }),
         }
     }
@@ -107,24 +116,44 @@ impl Progress {
         let Some((peer, token, handle)) = &self.inner.target else {
             return false;
         };
+        let mut state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if !force
+            && state
+                .last
+                .is_some_and(|t| now.duration_since(t) < self.inner.interval)
         {
-            let mut last = self.inner.last.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            if !force && last.is_some_and(|t| now.duration_since(t) < self.inner.interval) {
-                return false;
-            }
-            *last = Some(now);
+            return false;
         }
+        state.last = Some(now);
         let mut param = ProgressNotificationParam::new(token.clone(), progress);
         param.total = total;
         param.message = message.map(str::to_owned);
         let peer = peer.clone();
-        handle.spawn(async move {
+        let previous = state.tail.take();
+        state.tail = Some(handle.spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
             if let Err(e) = peer.notify_progress(param).await {
                 tracing::debug!("progress notification not sent: {e}");
             }
-        });
+        }));
         true
+    }
+
+    /// Waits until every report made so far has been handed to the transport.
+    pub async fn flush(&self) {
+        let tail = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tail
+            .take();
+        if let Some(tail) = tail {
+            let _ = tail.await;
+        }
     }
 }
 

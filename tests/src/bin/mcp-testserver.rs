@@ -20,7 +20,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
-#[command(name = "mcp-testserver", version, about = "Test server for mcp-servers-core")]
+#[command(
+    name = "mcp-testserver",
+    version,
+    about = "Test server for mcp-servers-core"
+)]
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,
@@ -68,17 +72,22 @@ impl TestServer {
         Ok(Self { tool_router })
     }
 
-    #[tool(description = "Return the given text unchanged.", annotations(read_only_hint = true))]
+    #[tool(
+        description = "Return the given text unchanged.",
+        annotations(read_only_hint = true)
+    )]
     async fn echo(&self, Parameters(p): Parameters<EchoParams>) -> String {
         p.text
     }
 
-    #[tool(description = "Add two integers; fails on overflow.", annotations(read_only_hint = true))]
+    #[tool(
+        description = "Add two integers; fails on overflow.",
+        annotations(read_only_hint = true)
+    )]
     async fn add(&self, Parameters(p): Parameters<AddParams>) -> ToolResult<Json<Sum>> {
-        let sum = p
-            .a
-            .checked_add(p.b)
-            .ok_or_else(|| ToolError::new(format!("{} + {} overflows a 64-bit integer", p.a, p.b)))?;
+        let sum = p.a.checked_add(p.b).ok_or_else(|| {
+            ToolError::new(format!("{} + {} overflows a 64-bit integer", p.a, p.b))
+        })?;
         Ok(Json(Sum { sum }))
     }
 
@@ -92,7 +101,10 @@ impl TestServer {
         error::blocking(|| -> ToolResult<String> { panic!("blocking crash") }).await
     }
 
-    #[tool(description = "Return `bytes` bytes of text.", annotations(read_only_hint = true))]
+    #[tool(
+        description = "Return `bytes` bytes of text.",
+        annotations(read_only_hint = true)
+    )]
     async fn big_text(&self, Parameters(p): Parameters<SizeParams>) -> ToolResult<CallToolResult> {
         if p.bytes > 256 * 1024 * 1024 {
             return Err(ToolError::new("bytes must be at most 268435456"));
@@ -111,6 +123,7 @@ impl TestServer {
             progress.check()?;
             progress.report_now(f64::from(i), Some(f64::from(p.steps)), Some("step"));
         }
+        progress.flush().await;
         Ok(format!("{} steps", p.steps))
     }
 }
@@ -127,7 +140,10 @@ impl ServerHandler for TestServer {
 
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("mcp-testserver", env!("CARGO_PKG_VERSION")))
+            .with_server_info(Implementation::new(
+                "mcp-testserver",
+                env!("CARGO_PKG_VERSION"),
+            ))
             .with_instructions("A test server: echo, add, crash, big_text, progress.")
     }
 }

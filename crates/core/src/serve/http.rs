@@ -184,7 +184,10 @@ where
     let app = Router::new()
         .route("/health", axum::routing::get(health))
         .merge(protected)
-        .layer(middleware::from_fn_with_state(state.clone(), check_host_and_origin))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            check_host_and_origin,
+        ))
         .layer(cors(&options))
         .layer(middleware::from_fn_with_state(state.clone(), track_and_log))
         .with_state(state.clone());
@@ -417,7 +420,12 @@ mod tests {
         let err = HttpOptions::from_args(&args).unwrap_err().to_string();
         assert!(err.contains("--auth-token"), "{err}");
         args.insecure_no_auth = true;
-        assert!(HttpOptions::from_args(&args).unwrap().allowed_hosts.is_none());
+        assert!(
+            HttpOptions::from_args(&args)
+                .unwrap()
+                .allowed_hosts
+                .is_none()
+        );
         args.insecure_no_auth = false;
         args.auth_token = Some("t".into());
         assert!(HttpOptions::from_args(&args).is_ok());

@@ -192,7 +192,11 @@ where
         .ok()
         .and_then(|s| s.get(&query.session_id).cloned());
     let Some(sender) = sender else {
-        return (StatusCode::NOT_FOUND, "Session not found: open GET /sse first").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "Session not found: open GET /sse first",
+        )
+            .into_response();
     };
     let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,

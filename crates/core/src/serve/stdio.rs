@@ -93,7 +93,11 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
                 None => return Ok(true),
                 Some((prefix, seen)) => {
                     let id = sniff_id(&prefix).unwrap_or(Value::Null);
-                    tracing::warn!(bytes = seen, limit = self.max_line, "message over the size limit");
+                    tracing::warn!(
+                        bytes = seen,
+                        limit = self.max_line,
+                        "message over the size limit"
+                    );
                     self.send_error(
                         id,
                         -32600,
@@ -133,7 +137,11 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
                 } else if value.get("result").is_some() || value.get("error").is_some() {
                     tracing::debug!("ignoring malformed response: {e}");
                 } else {
-                    self.send_error(id.unwrap_or(Value::Null), -32600, &format!("Invalid request: {e}"));
+                    self.send_error(
+                        id.unwrap_or(Value::Null),
+                        -32600,
+                        &format!("Invalid request: {e}"),
+                    );
                 }
                 None
             }
@@ -152,7 +160,9 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
                     other => {
                         let meta = other.get_meta();
                         meta.protocol_version().is_some()
-                            && meta.missing_required_keys(&ProtocolVersion::V_2026_07_28).is_empty()
+                            && meta
+                                .missing_required_keys(&ProtocolVersion::V_2026_07_28)
+                                .is_empty()
                     }
                 };
                 self.lifecycle_started = starts;
@@ -293,7 +303,10 @@ mod tests {
 
     #[test]
     fn sniffs_top_level_ids_only() {
-        assert_eq!(sniff_id(br#"{"jsonrpc":"2.0","id":42,"params":{"#), Some(json!(42)));
+        assert_eq!(
+            sniff_id(br#"{"jsonrpc":"2.0","id":42,"params":{"#),
+            Some(json!(42))
+        );
         assert_eq!(sniff_id(br#"{"id" : "a\"b","#), Some(json!("a\"b")));
         assert_eq!(sniff_id(br#"{"params":{"id":7},"id":8,"#), Some(json!(8)));
         assert_eq!(sniff_id(br#"{"params":{"id":7},"data":"xxxx"#), None);

@@ -1,0 +1,435 @@
+//! Core's transports, end to end, against the mcp-testserver binary.
+
+use std::path::Path;
+
+use mcp_servers_tests::rmcp::model::CallToolRequestParams;
+use mcp_servers_tests::{
+    HttpServer, Lifecycle, RawStdio, args, first_message, initialize_body, stdio_client, text_of,
+};
+use serde_json::{Value, json};
+
+fn testserver() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_mcp-testserver"))
+}
+
+fn call(name: &str, arguments: Value) -> CallToolRequestParams {
+    CallToolRequestParams::new(name.to_owned()).with_arguments(args(arguments))
+}
+
+async fn echo_round_trip(client: &mcp_servers_tests::Client) {
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert!(names.contains(&"echo".to_owned()), "{names:?}");
+    let result = client
+        .call_tool(call("echo", json!({"text": "héllo"})))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&result), "héllo");
+    assert_eq!(result.is_error, Some(false));
+}
+
+#[tokio::test]
+async fn stdio_round_trip_with_initialize() {
+    let client = stdio_client(testserver(), &[], Lifecycle::Initialize)
+        .await
+        .unwrap();
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "mcp-testserver");
+    echo_round_trip(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn stdio_round_trip_with_discovery() {
+    let client = stdio_client(testserver(), &[], Lifecycle::Discover)
+        .await
+        .unwrap();
+    echo_round_trip(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn structured_output_and_tool_errors() {
+    let client = stdio_client(testserver(), &[], Lifecycle::Initialize)
+        .await
+        .unwrap();
+    let ok = client
+        .call_tool(call("add", json!({"a": 2, "b": 40})))
+        .await
+        .unwrap();
+    assert_eq!(ok.structured_content, Some(json!({"sum": 42})));
+    let overflow = client
+        .call_tool(call("add", json!({"a": i64::MAX, "b": 1})))
+        .await
+        .unwrap();
+    assert_eq!(overflow.is_error, Some(true));
+    assert!(
+        text_of(&overflow).contains("overflows"),
+        "{}",
+        text_of(&overflow)
+    );
+    let bad_args = client
+        .call_tool(call("add", json!({"a": "two"})))
+        .await
+        .unwrap();
+    assert_eq!(bad_args.is_error, Some(true));
+    let unknown = client
+        .call_tool(call("no_such_tool", json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("Unknown tool: no_such_tool"),
+        "{unknown}"
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn panicking_tools_are_answered_and_the_server_survives() {
+    let client = stdio_client(testserver(), &[], Lifecycle::Initialize)
+        .await
+        .unwrap();
+    for tool in ["crash", "crash_blocking"] {
+        let result = client.call_tool(call(tool, json!({}))).await.unwrap();
+        assert_eq!(result.is_error, Some(true), "{tool}");
+        assert!(
+            text_of(&result).contains("internal error"),
+            "{}",
+            text_of(&result)
+        );
+    }
+    echo_round_trip(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn oversize_stdio_line_gets_an_error_with_its_id() {
+    let mut server = RawStdio::spawn(testserver(), &["--max-message-bytes", "2000"]).unwrap();
+    server.initialize().unwrap();
+    let huge = "y".repeat(10_000);
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": huge}}}))
+        .unwrap();
+    let (answer, _) = server.recv_response(&json!(7)).unwrap();
+    assert_eq!(answer["error"]["code"], -32600);
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("2000-byte limit"), "{message}");
+    let ok = server
+        .request(
+            8,
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "still here"}}),
+        )
+        .unwrap();
+    assert_eq!(ok["result"]["content"][0]["text"], "still here");
+}
+
+#[test]
+fn malformed_stdio_input_gets_json_rpc_errors() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    // Stray messages before initialization must not end the session.
+    server
+        .send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .unwrap();
+    server.initialize().unwrap();
+    server.send_line("{not json").unwrap();
+    let parse = server.recv().unwrap();
+    assert_eq!(parse["error"]["code"], -32700);
+    assert_eq!(parse["id"], Value::Null);
+    server
+        .send_line(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":"nope"}"#)
+        .unwrap();
+    let (invalid, _) = server.recv_response(&json!(5)).unwrap();
+    assert!(invalid["error"]["code"].as_i64().is_some(), "{invalid}");
+    let unknown = server.request(6, "no/such_method", json!({})).unwrap();
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    let ok = server.request(9, "tools/list", json!({})).unwrap();
+    assert!(ok["result"]["tools"].as_array().unwrap().len() >= 5);
+}
+
+#[test]
+fn stdout_carries_only_protocol_even_with_debug_logs() {
+    let mut server = RawStdio::spawn_with_env(
+        testserver(),
+        &["--log-level", "trace"],
+        &[("RUST_LOG", "trace")],
+    )
+    .unwrap();
+    server.initialize().unwrap();
+    server.request(1, "tools/list", json!({})).unwrap();
+    server
+        .request(2, "tools/call", json!({"name": "crash", "arguments": {}}))
+        .unwrap();
+    let stderr = server.stderr.clone();
+    let status = server.close().unwrap();
+    assert!(status.success(), "exit status {status}");
+    // recv() already failed the test on any non-JSON stdout line; the logs
+    // went to stderr.
+    assert!(!stderr.lock().unwrap().is_empty());
+}
+
+#[test]
+fn stdio_exits_cleanly_on_eof() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    server.initialize().unwrap();
+    let status = server.close().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn progress_notifications_reach_the_client() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    server.initialize().unwrap();
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                      "params": {"name": "progress", "arguments": {"steps": 3},
+                                 "_meta": {"progressToken": "tok"}}}))
+        .unwrap();
+    let (answer, before) = server.recv_response(&json!(3)).unwrap();
+    assert_eq!(answer["result"]["content"][0]["text"], "3 steps");
+    let progress: Vec<_> = before
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 3, "{before:?}");
+    assert_eq!(progress[2]["params"]["progressToken"], "tok");
+    assert_eq!(progress[2]["params"]["total"], 3.0);
+}
+
+#[test]
+fn tool_filters_hide_tools_and_reject_typos() {
+    let mut server =
+        RawStdio::spawn(testserver(), &["--disable-tools", "crash,crash_blocking"]).unwrap();
+    server.initialize().unwrap();
+    let list = server.request(1, "tools/list", json!({})).unwrap();
+    let names: Vec<_> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!names.contains(&"crash".to_owned()), "{names:?}");
+    assert!(names.contains(&"echo".to_owned()));
+
+    let out = std::process::Command::new(testserver())
+        .args(["--enable-tools", "ecko"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown tool 'ecko'") && stderr.contains("echo"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn http_round_trip_on_both_lifecycles() {
+    let server = HttpServer::spawn(testserver(), &[]).unwrap();
+    for lifecycle in [Lifecycle::Initialize, Lifecycle::Discover] {
+        let client = server.client(None, lifecycle).await.unwrap();
+        echo_round_trip(&client).await;
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn http_health_reports_name_version_uptime() {
+    let server = HttpServer::spawn(testserver(), &["--auth-token", "s3cret"]).unwrap();
+    // /health stays open even with auth on.
+    let health: Value = server
+        .http
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["name"], "mcp-testserver");
+    assert!(health["version"].is_string());
+    assert!(health["uptime_s"].is_u64());
+}
+
+#[tokio::test]
+async fn http_bearer_auth() {
+    let server = HttpServer::spawn(testserver(), &["--auth-token", "s3cret"]).unwrap();
+    let none = server.post(&initialize_body(1), &[]).await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert!(none.headers().contains_key("www-authenticate"));
+    let wrong = server
+        .post(&initialize_body(1), &[("authorization", "Bearer s3creT")])
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let sse = server.http.get(server.url("/sse")).send().await.unwrap();
+    assert_eq!(sse.status(), 401);
+    let right = server
+        .post(&initialize_body(1), &[("authorization", "Bearer s3cret")])
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 200);
+    let client = server
+        .client(Some("s3cret"), Lifecycle::Initialize)
+        .await
+        .unwrap();
+    echo_round_trip(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn http_rejects_foreign_host_and_origin() {
+    let server = HttpServer::spawn(testserver(), &[]).unwrap();
+    let host = server
+        .post(&initialize_body(1), &[("host", "evil.example.com")])
+        .await
+        .unwrap();
+    assert_eq!(host.status(), 403);
+    let origin = server
+        .post(
+            &initialize_body(1),
+            &[("origin", "http://evil.example.com")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(origin.status(), 403);
+    let local_origin = server
+        .post(&initialize_body(1), &[("origin", "http://localhost:6274")])
+        .await
+        .unwrap();
+    assert_eq!(local_origin.status(), 200);
+    assert_eq!(
+        local_origin.headers()["access-control-allow-origin"],
+        "http://localhost:6274"
+    );
+}
+
+#[tokio::test]
+async fn http_oversize_body_is_413() {
+    let server = HttpServer::spawn(testserver(), &["--max-message-bytes", "4096"]).unwrap();
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                     "params": {"padding": "z".repeat(10_000)}});
+    let response = server.post(&big, &[]).await.unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn http_stateless_answers_json_without_sessions() {
+    let server = HttpServer::spawn(testserver(), &["--stateless"]).unwrap();
+    let init = server.post(&initialize_body(1), &[]).await.unwrap();
+    assert_eq!(init.status(), 200);
+    assert!(init.headers().get("mcp-session-id").is_none());
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "alone"}}});
+    let response = server
+        .post(&call, &[("mcp-protocol-version", "2025-06-18")])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let message = first_message(&content_type, &response.text().await.unwrap()).unwrap();
+    assert_eq!(message["result"]["content"][0]["text"], "alone");
+}
+
+#[tokio::test]
+async fn legacy_sse_session_end_to_end() {
+    use futures::StreamExt;
+    let server = HttpServer::spawn(testserver(), &[]).unwrap();
+    let response = server.http.get(server.url("/sse")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    // Reads SSE events as (event, data) pairs.
+    let mut next_event = async || -> (String, String) {
+        loop {
+            if let Some(end) = buffer.find("\n\n") {
+                let raw: String = buffer.drain(..end + 2).collect();
+                let mut event = String::from("message");
+                let mut data = String::new();
+                for line in raw.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if !data.is_empty() {
+                    return (event, data);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(mcp_servers_tests::DEADLINE, stream.next())
+                .await
+                .expect("SSE event in time")
+                .expect("stream open")
+                .unwrap();
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    let (event, endpoint) = next_event().await;
+    assert_eq!(event, "endpoint");
+    assert!(endpoint.starts_with("/message?sessionId="), "{endpoint}");
+    let post = |body: Value| {
+        server
+            .http
+            .post(server.url(&endpoint))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    assert_eq!(post(initialize_body(1)).await.unwrap().status(), 202);
+    let (_, init) = next_event().await;
+    let init: Value = serde_json::from_str(&init).unwrap();
+    assert_eq!(init["result"]["serverInfo"]["name"], "mcp-testserver");
+    post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await
+        .unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "echo", "arguments": {"text": "over sse"}}});
+    assert_eq!(post(call).await.unwrap().status(), 202);
+    let (_, answer) = next_event().await;
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["id"], 2);
+    assert_eq!(answer["result"]["content"][0]["text"], "over sse");
+
+    let unknown = server
+        .http
+        .post(server.url("/message?sessionId=nope"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[test]
+fn refuses_public_address_without_token() {
+    let out = std::process::Command::new(testserver())
+        .args(["--transport", "http", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--auth-token") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn http_shuts_down_gracefully_on_sigterm() {
+    let server = HttpServer::spawn(testserver(), &[]).unwrap();
+    let client = server.client(None, Lifecycle::Initialize).await.unwrap();
+    echo_round_trip(&client).await;
+    let status = server.terminate().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
