@@ -37,6 +37,8 @@ pub struct ConformanceArgs {
 
 struct Target {
     name: String,
+    package: String,
+    bin_name: String,
     bin: PathBuf,
     args: Vec<String>,
 }
@@ -44,8 +46,13 @@ struct Target {
 pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
     let node = ensure_node()?;
     let suite = ensure_suite()?;
-    exec(cargo().args(["build", "--workspace", "--bins"]))?;
     let targets = targets(&args.servers)?;
+    let mut build = cargo();
+    build.arg("build");
+    for target in &targets {
+        build.args(["-p", &target.package, "--bin", &target.bin_name]);
+    }
+    exec(&mut build)?;
     let out_root = project_root().join("target/conformance/results");
     let mut failures = Vec::new();
     for target in &targets {
@@ -61,7 +68,7 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
             let verdict = match (r.failed, required) {
                 (0, _) => "pass",
                 (_, true) => "FAIL",
-                (_, false) => "fail (needs the suite's fixture tools)",
+                (_, false) => "n/a: needs the suite's fixture tools, resources or prompts",
             };
             println!(
                 "| {} | {} | {} passed, {} failed |",
@@ -91,6 +98,8 @@ fn targets(names: &[String]) -> anyhow::Result<Vec<Target>> {
     std::fs::create_dir_all(&scratch)?;
     let mut all = vec![Target {
         name: "testserver".into(),
+        package: "mcp-servers-tests".into(),
+        bin_name: "mcp-testserver".into(),
         bin: debug.join("mcp-testserver"),
         args: vec![],
     }];
@@ -102,6 +111,8 @@ fn targets(names: &[String]) -> anyhow::Result<Vec<Target>> {
         };
         all.push(Target {
             bin: debug.join(&server.package),
+            bin_name: server.package.clone(),
+            package: server.package,
             name: server.name,
             args,
         });
@@ -231,7 +242,7 @@ fn run_suite(
         // server-<scenario>-<timestamp>: the timestamp starts with the year.
         let scenario = name
             .strip_prefix("server-")
-            .and_then(|rest| rest.rfind("-20").map(|i| rest[..i].to_owned()))
+            .and_then(|rest| timestamp_start(rest).map(|i| rest[..i].to_owned()))
             .unwrap_or(name);
         let count = |status: &str| {
             checks
@@ -247,6 +258,35 @@ fn run_suite(
     }
     results.sort_by(|a, b| a.scenario.cmp(&b.scenario));
     Ok(results)
+}
+
+/// Where `-YYYY-MM-DDT` begins in a result directory's name.
+fn timestamp_start(name: &str) -> Option<usize> {
+    let bytes = name.as_bytes();
+    (0..bytes.len()).find(|&i| {
+        bytes.get(i..i + 12).is_some_and(|w| {
+            w[0] == b'-'
+                && w[1..5].iter().all(u8::is_ascii_digit)
+                && w[5] == b'-'
+                && w[6..8].iter().all(u8::is_ascii_digit)
+                && w[8] == b'-'
+                && w[9..11].iter().all(u8::is_ascii_digit)
+                && w[11] == b'T'
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scenario_names_lose_their_timestamp() {
+        let name = "elicitation-sep1330-enums-2026-11-25T15-05-36-206Z";
+        assert_eq!(
+            &name[..super::timestamp_start(name).unwrap()],
+            "elicitation-sep1330-enums"
+        );
+        assert_eq!(super::timestamp_start("ping"), None);
+    }
 }
 
 /// Spawns `--transport http` on port 0 and waits for its "listening" line.
