@@ -1,0 +1,337 @@
+//! mcp-filesystem: a drop-in replacement for the official
+//! `@modelcontextprotocol/server-filesystem`, with the same tools and output
+//! formats, every path checked by core's [`PathSandbox`], atomic writes,
+//! bounded reads and walks that report progress and stop when cancelled.
+//!
+//! One [`FilesystemServer`] serves one session: over HTTP each session gets
+//! its own sandbox, so a client's roots only ever affect its own session.
+
+pub mod tools;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use mcp_servers_core::cli::ServeArgs;
+use mcp_servers_core::error::call_tool_guarded;
+use mcp_servers_core::sandbox::PathSandbox;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
+
+/// Default cap on a text file read whole (or a batch of them), in bytes.
+pub const DEFAULT_MAX_READ_BYTES: u64 = 64 * 1024 * 1024;
+/// Default cap on a media file sent as base64, in bytes.
+pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 32 * 1024 * 1024;
+/// Default cap on search results.
+pub const DEFAULT_MAX_RESULTS: usize = 10_000;
+/// Default cap on directory_tree entries.
+pub const DEFAULT_MAX_TREE_ENTRIES: usize = 50_000;
+
+/// The tools that change the file system, removed by `--read-only`.
+pub const WRITE_TOOLS: [&str; 4] = ["write_file", "edit_file", "create_directory", "move_file"];
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-filesystem",
+    version,
+    about = "MCP filesystem server: read, write, edit, list and search files under allowed directories",
+    after_help = "With no DIR, the server waits for the client's MCP roots. \
+                  Roots sent by the client replace the directories given here."
+)]
+pub struct Cli {
+    /// Allowed directories (each must exist and be a directory).
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// Offer only the reading tools; writing tools are hidden and refused.
+    #[arg(long, env = "MCP_FS_READ_ONLY")]
+    pub read_only: bool,
+
+    /// Largest text read in one call (a whole file, or all files of read_multiple_files), in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_READ_BYTES, env = "MCP_FS_MAX_READ_BYTES")]
+    pub max_read_bytes: u64,
+
+    /// Largest file read_media_file returns, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_MEDIA_BYTES, env = "MCP_FS_MAX_MEDIA_BYTES")]
+    pub max_media_bytes: u64,
+
+    /// Most results search_files and search_file_contents return.
+    #[arg(long, default_value_t = DEFAULT_MAX_RESULTS, env = "MCP_FS_MAX_RESULTS")]
+    pub max_results: usize,
+
+    /// Most entries directory_tree returns.
+    #[arg(long, default_value_t = DEFAULT_MAX_TREE_ENTRIES, env = "MCP_FS_MAX_TREE_ENTRIES")]
+    pub max_tree_entries: usize,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What every session shares: limits and the command-line directories.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Canonical command-line directories (the roots every session starts with).
+    pub roots: Vec<PathBuf>,
+    pub read_only: bool,
+    pub max_read_bytes: u64,
+    pub max_media_bytes: u64,
+    pub max_results: usize,
+    pub max_tree_entries: usize,
+}
+
+impl Config {
+    /// Checks the command line: every directory must exist and be a directory.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let sandbox = PathSandbox::new(&cli.dirs).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid allowed directory: {e} (every DIR argument must be an existing directory)"
+            )
+        })?;
+        Ok(Self {
+            roots: sandbox.roots().to_vec(),
+            read_only: cli.read_only,
+            max_read_bytes: cli.max_read_bytes,
+            max_media_bytes: cli.max_media_bytes,
+            max_results: cli.max_results.max(1),
+            max_tree_entries: cli.max_tree_entries.max(1),
+        })
+    }
+}
+
+/// Builds one server per session from the shared configuration and router.
+#[derive(Clone)]
+pub struct ServerFactory {
+    config: Arc<Config>,
+    tool_router: ToolRouter<FilesystemServer>,
+}
+
+impl ServerFactory {
+    pub fn new(config: Config, serve: &ServeArgs) -> anyhow::Result<Self> {
+        let mut tool_router = FilesystemServer::all_tools();
+        if config.read_only {
+            for name in WRITE_TOOLS {
+                tool_router.remove_route(name);
+            }
+        }
+        serve.tool_filter().apply(&mut tool_router)?;
+        Ok(Self {
+            config: Arc::new(config),
+            tool_router,
+        })
+    }
+
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        Self::new(Config::from_cli(cli)?, &cli.serve)
+    }
+
+    /// A server for one new session, starting from the command-line roots.
+    pub fn session(&self) -> FilesystemServer {
+        let sandbox = PathSandbox::empty();
+        let rejected = sandbox.set_roots(self.config.roots.clone());
+        for (path, err) in rejected {
+            tracing::warn!("allowed directory {} is gone: {err}", path.display());
+        }
+        FilesystemServer {
+            tool_router: self.tool_router.clone(),
+            sandbox: Arc::new(sandbox),
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The filesystem server of one session.
+#[derive(Clone)]
+pub struct FilesystemServer {
+    tool_router: ToolRouter<Self>,
+    pub(crate) sandbox: Arc<PathSandbox>,
+    pub(crate) config: Arc<Config>,
+}
+
+impl FilesystemServer {
+    /// Every tool, before `--read-only` and the tool filter.
+    pub fn all_tools() -> ToolRouter<Self> {
+        Self::read_router()
+            + Self::list_router()
+            + Self::search_router()
+            + Self::info_router()
+            + Self::write_router()
+            + Self::edit_router()
+    }
+
+    /// Asks the client for its roots and makes them the allowed directories.
+    /// Roots are deprecated in the newest protocol version but most clients
+    /// still speak them.
+    #[allow(deprecated)]
+    async fn refresh_roots(&self, peer: &Peer<RoleServer>) {
+        let result = match peer.list_roots().await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::warn!("Failed to request roots from client: {e}");
+                return;
+            }
+        };
+        let mut candidates = Vec::new();
+        for root in &result.roots {
+            match root_uri_to_path(&root.uri) {
+                Some(path) => candidates.push(path),
+                None => tracing::warn!("Skipping invalid root URI: {}", root.uri),
+            }
+        }
+        // Only existing directories count; with none, the current set stays
+        // (as the official server does).
+        let valid: Vec<PathBuf> = candidates
+            .into_iter()
+            .filter(|path| match std::fs::metadata(path) {
+                Ok(meta) if meta.is_dir() => true,
+                _ => {
+                    tracing::warn!(
+                        "Skipping root that is not an existing directory: {}",
+                        path.display()
+                    );
+                    false
+                }
+            })
+            .collect();
+        if valid.is_empty() {
+            tracing::warn!(
+                "No valid root directories provided by client; keeping the current allowed directories"
+            );
+            return;
+        }
+        for (path, err) in self.sandbox.set_roots(valid) {
+            tracing::warn!("Skipping root {}: {err}", path.display());
+        }
+        tracing::info!(
+            "Updated allowed directories from MCP roots: {} valid directories",
+            self.sandbox.roots().len()
+        );
+    }
+}
+
+/// The local path of a root URI: `file://` URIs are percent-decoded
+/// (`file:///a%20b`, `file://localhost/a`); anything else is taken as a path.
+pub fn root_uri_to_path(uri: &str) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let Some(rest) = uri.strip_prefix("file://") else {
+        return (!uri.is_empty() && !uri.contains("://")).then(|| PathBuf::from(uri));
+    };
+    let path = match rest.strip_prefix("localhost") {
+        Some(after) if after.starts_with('/') => after,
+        _ => rest,
+    };
+    if !path.starts_with('/') {
+        return None;
+    }
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    if bytes.contains(&0) {
+        return None;
+    }
+    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for FilesystemServer {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        call_tool_guarded(&self.tool_router, self, request, context).await
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let supports_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
+        if supports_roots {
+            self.refresh_roots(&context.peer).await;
+        } else {
+            tracing::warn!(
+                "Client does not support MCP Roots, using allowed directories set from server args: {}",
+                display_roots(&self.sandbox)
+            );
+        }
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        self.refresh_roots(&context.peer).await;
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "mcp-filesystem",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(
+                "Read, write, edit, list and search files, only inside the allowed directories \
+                 (call list_allowed_directories to see them). Paths may be absolute or relative \
+                 to the first allowed directory.",
+            )
+    }
+}
+
+fn display_roots(sandbox: &PathSandbox) -> String {
+    let roots = sandbox.roots();
+    if roots.is_empty() {
+        return "(none)".to_owned();
+    }
+    roots
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_uris_are_decoded() {
+        assert_eq!(
+            root_uri_to_path("file:///tmp/a%20b/%C3%A9"),
+            Some(PathBuf::from("/tmp/a b/é"))
+        );
+        assert_eq!(
+            root_uri_to_path("file://localhost/srv"),
+            Some(PathBuf::from("/srv"))
+        );
+        assert_eq!(
+            root_uri_to_path("/plain/path"),
+            Some(PathBuf::from("/plain/path"))
+        );
+        assert_eq!(root_uri_to_path("https://example.com/x"), None);
+        assert_eq!(root_uri_to_path("file://host/x"), None);
+        assert_eq!(root_uri_to_path("file:///a%00b"), None);
+    }
+
+    #[test]
+    fn read_only_removes_every_writing_tool() {
+        let config = Config {
+            roots: vec![],
+            read_only: true,
+            max_read_bytes: 1,
+            max_media_bytes: 1,
+            max_results: 1,
+            max_tree_entries: 1,
+        };
+        let factory = ServerFactory::new(config, &ServeArgs::default()).unwrap();
+        let names: Vec<String> = factory
+            .tool_router
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.into_owned())
+            .collect();
+        for name in WRITE_TOOLS {
+            assert!(!names.iter().any(|n| n == name), "{name} still offered");
+        }
+        assert!(names.iter().any(|n| n == "read_text_file"));
+    }
+}
