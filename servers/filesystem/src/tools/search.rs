@@ -297,9 +297,10 @@ impl ContentSearch<'_> {
             let text = String::from_utf8_lossy(&bytes);
             let lines: Vec<&str> = text.lines().collect();
             let display = entry.path().display().to_string();
+            let is_match: Vec<bool> = lines.iter().map(|l| self.re.is_match(l)).collect();
             let mut last_printed: Option<usize> = None;
-            for (i, line) in lines.iter().enumerate() {
-                if !self.re.is_match(line) {
+            for i in 0..lines.len() {
+                if !is_match[i] {
                     continue;
                 }
                 if matches >= self.max_matches {
@@ -311,26 +312,20 @@ impl ContentSearch<'_> {
                 let to = (i + self.context).min(lines.len() - 1);
                 let start = match last_printed {
                     Some(last) if last + 1 >= from => last + 1,
-                    Some(_) => {
-                        out.push_str("--\n");
+                    _ => {
+                        if !out.is_empty() {
+                            out.push_str("--\n");
+                        }
                         from
                     }
-                    None if !out.is_empty() => {
-                        out.push_str("--\n");
-                        from
-                    }
-                    None => from,
                 };
-                for (j, ctx_line) in lines.iter().enumerate().take(to + 1).skip(start) {
-                    let sep = if j == i || self.re.is_match(ctx_line) && j < i {
-                        ':'
-                    } else {
-                        '-'
-                    };
-                    let sep = if j == i { ':' } else { sep };
-                    let _ = writeln!(out, "{display}{sep}{}{sep}{ctx_line}", j + 1);
+                for j in start..=to {
+                    let sep = if is_match[j] { ':' } else { '-' };
+                    let _ = writeln!(out, "{display}{sep}{}{sep}{}", j + 1, lines[j]);
                 }
-                last_printed = Some(to.max(last_printed.unwrap_or(0)));
+                if start <= to {
+                    last_printed = Some(to);
+                }
             }
         }
         self.progress
@@ -364,6 +359,33 @@ mod tests {
         assert!(deep.is_match("a.md"));
         assert!(deep.is_match("sub/deep/a.md"));
         assert!(build_globs(&["[".into()], "pattern").is_err());
+    }
+
+    #[test]
+    fn context_groups_merge_and_separate() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::write(root.join("f.txt"), "a\nhit1\nhit2\nb\nc\nd\ne\nhit3\n").unwrap();
+        let sandbox = Arc::new(PathSandbox::new(&[&root]).unwrap());
+        let re = regex::Regex::new("hit").unwrap();
+        let none = build_globs(&[], "x").unwrap();
+        let progress = Progress::none();
+        let search = ContentSearch {
+            root: &root,
+            re: &re,
+            include: &none,
+            exclude: &none,
+            sandbox: &sandbox,
+            context: 1,
+            max_matches: 10,
+            max_file: 1 << 20,
+            progress: &progress,
+        };
+        let f = root.join("f.txt").display().to_string();
+        assert_eq!(
+            search.run(true).unwrap(),
+            format!("{f}-1-a\n{f}:2:hit1\n{f}:3:hit2\n{f}-4-b\n--\n{f}-7-e\n{f}:8:hit3")
+        );
     }
 
     #[test]
