@@ -72,25 +72,39 @@ fn dispatch(args: &BenchArgs) -> anyhow::Result<()> {
     let rss = server.peak_rss_kib();
     server.close();
 
+    // The floor: `cat` answers each line with itself, so what remains is
+    // pipes, syscalls, scheduling and this client.
+    let mut floor = Session::spawn(Path::new("cat"))?;
+    let floor_sequential = floor.sequential(args.calls.min(5_000), &call)?;
+    let floor_64 = floor.pipelined(args.calls, 64, &call)?;
+    floor.close();
+
     let mut report = String::new();
-    report.push_str("| measure | mcp-testserver (release) |\n|---|---|\n");
+    report.push_str("| measure | mcp-testserver (release) | floor (`cat`) |\n|---|---|---|\n");
     report.push_str(&format!(
-        "| cold start to first tools/list answer (median of 20) | {:.2} ms |\n",
+        "| cold start to first tools/list answer (median of 20) | {:.2} ms | |\n",
         ms(cold)
     ));
     report.push_str(&format!(
-        "| sequential tools/call round trip, p50 / p99 | {:.1} us / {:.1} us |\n",
+        "| sequential tools/call round trip, p50 / p99 | {:.1} us / {:.1} us | {:.1} us / {:.1} us |\n",
         us(sequential.0),
-        us(sequential.1)
+        us(sequential.1),
+        us(floor_sequential.0),
+        us(floor_sequential.1)
     ));
     for (depth, rate) in &pipelined {
+        let floor = if *depth == 64 {
+            format!("{floor_64:.0} calls/s")
+        } else {
+            String::new()
+        };
         report.push_str(&format!(
-            "| pipelined tools/call, {depth} in flight | {rate:.0} calls/s |\n"
+            "| pipelined tools/call, {depth} in flight | {rate:.0} calls/s | {floor} |\n"
         ));
     }
     if let Some(rss) = rss {
         report.push_str(&format!(
-            "| peak RSS after the run | {:.1} MiB |\n",
+            "| peak RSS after the run | {:.1} MiB | |\n",
             rss as f64 / 1024.0
         ));
     }
@@ -137,6 +151,14 @@ struct Session {
 impl Session {
     /// Spawns the server and completes the initialize handshake.
     fn start(bin: &Path) -> anyhow::Result<Self> {
+        let mut session = Self::spawn(bin)?;
+        session.send(INIT)?;
+        session.recv()?;
+        session.send(INITIALIZED)?;
+        Ok(session)
+    }
+
+    fn spawn(bin: &Path) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -145,16 +167,12 @@ impl Session {
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdin = BufWriter::new(child.stdin.take().context("stdin")?);
         let stdout = BufReader::new(child.stdout.take().context("stdout")?);
-        let mut session = Self {
+        Ok(Self {
             child,
             stdin,
             stdout,
             line: String::new(),
-        };
-        session.send(INIT)?;
-        session.recv()?;
-        session.send(INITIALIZED)?;
-        Ok(session)
+        })
     }
 
     fn send(&mut self, line: &str) -> anyhow::Result<()> {

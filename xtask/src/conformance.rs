@@ -276,19 +276,6 @@ fn timestamp_start(name: &str) -> Option<usize> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn scenario_names_lose_their_timestamp() {
-        let name = "elicitation-sep1330-enums-2026-11-25T15-05-36-206Z";
-        assert_eq!(
-            &name[..super::timestamp_start(name).unwrap()],
-            "elicitation-sep1330-enums"
-        );
-        assert_eq!(super::timestamp_start("ping"), None);
-    }
-}
-
 /// Spawns `--transport http` on port 0 and waits for its "listening" line.
 fn start_http(target: &Target) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(&target.bin)
@@ -317,5 +304,18 @@ fn start_http(target: &Target) -> anyhow::Result<(Child, String)> {
             let _ = child.kill();
             bail!("{} did not start listening", target.bin.display())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scenario_names_lose_their_timestamp() {
+        let name = "elicitation-sep1330-enums-2026-11-25T15-05-36-206Z";
+        assert_eq!(
+            &name[..super::timestamp_start(name).unwrap()],
+            "elicitation-sep1330-enums"
+        );
+        assert_eq!(super::timestamp_start("ping"), None);
     }
 }
