@@ -247,11 +247,13 @@ fn drain_stderr(
         let mut ready = ready;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if let Some(rest) = line.split("listening on http://").nth(1)
+            if let Some(rest) = line.split("listening on ").nth(1)
                 && let Some(tx) = ready.take()
             {
-                let addr = rest.split('/').next().unwrap_or_default().to_owned();
-                let _ = tx.send(addr);
+                // "http://127.0.0.1:PORT/mcp ..." -> "http://127.0.0.1:PORT"
+                let url = rest.split_whitespace().next().unwrap_or_default();
+                let base = url.strip_suffix("/mcp").unwrap_or(url).to_owned();
+                let _ = tx.send(base);
             }
             let mut buf = sink.lock().unwrap();
             buf.push_str(&line);
@@ -282,8 +284,8 @@ impl HttpServer {
             .with_context(|| format!("spawn {}", bin.display()))?;
         let (tx, rx) = mpsc::channel();
         let stderr = drain_stderr(child.stderr.take().expect("piped stderr"), Some(tx));
-        let addr = match rx.recv_timeout(DEADLINE) {
-            Ok(addr) => addr,
+        let base = match rx.recv_timeout(DEADLINE) {
+            Ok(base) => base,
             Err(_) => {
                 let _ = child.kill();
                 bail!(
@@ -294,7 +296,7 @@ impl HttpServer {
         };
         Ok(Self {
             child,
-            base: format!("http://{addr}"),
+            base,
             stderr,
             http: reqwest::Client::new(),
         })

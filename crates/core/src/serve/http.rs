@@ -92,9 +92,15 @@ where
     F: Fn() -> S + Send + Sync + 'static,
 {
     let options = HttpOptions::from_args(args)?;
+    #[cfg(feature = "tls")]
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(super::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    #[cfg(not(feature = "tls"))]
     if args.tls_cert.is_some() {
         anyhow::bail!(
-            "--tls-cert: HTTPS is not built into this binary; terminate TLS in a reverse proxy (nginx, caddy) in front of it"
+            "--tls-cert: this binary was built without HTTPS support; rebuild with `--features tls`, or terminate TLS in a reverse proxy in front of it"
         );
     }
     let ct = CancellationToken::new();
@@ -103,8 +109,12 @@ where
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local: SocketAddr = listener.local_addr()?;
+    #[cfg(feature = "tls")]
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    #[cfg(not(feature = "tls"))]
+    let scheme = "http";
     // The one line tests and scripts wait for: where the server listens.
-    eprintln!("mcp: listening on http://{local}/mcp (legacy SSE: http://{local}/sse)");
+    eprintln!("mcp: listening on {scheme}://{local}/mcp (legacy SSE: {scheme}://{local}/sse)");
     tracing::info!(%local, "listening");
 
     let drain_ct = ct.clone();
@@ -121,6 +131,10 @@ where
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, wait_idle).await;
         drain_ct.cancel();
     };
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = tls {
+        return super::tls::serve(listener, acceptor, app, shutdown).await;
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -8,6 +8,8 @@
 mod http;
 mod sse;
 mod stdio;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::process::ExitCode;
 
