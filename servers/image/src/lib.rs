@@ -1,0 +1,333 @@
+//! mcp-image: look at, shrink, crop, convert and compare images, with limits
+//! against hostile input (file size, pixel count, frame count) checked before
+//! anything large is allocated.
+//!
+//! One [`ImageServer`] serves one session: over HTTP each session gets its
+//! own [`PathSandbox`], so a client's roots only ever affect its own session.
+//! The decoded-image cache is shared by every session (it is keyed by file
+//! identity, and every path reaching it went through a sandbox first).
+
+pub mod budget;
+pub mod encode;
+pub mod frames;
+pub mod ops;
+pub mod source;
+pub mod tools;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use mcp_servers_core::cli::ServeArgs;
+use mcp_servers_core::error::{ToolError, call_tool_guarded};
+use mcp_servers_core::sandbox::PathSandbox;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
+
+use crate::source::{DecodeCache, Limits};
+
+/// Default cap on an input file (or decoded `data`), in bytes.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default cap on the pixels of an input or output image (100 megapixels).
+pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+/// Default cap on the frames of an animation.
+pub const DEFAULT_MAX_FRAMES: usize = 1000;
+/// Default cap on an image returned inline, in encoded bytes (before base64).
+pub const DEFAULT_MAX_INLINE_BYTES: usize = 1024 * 1024;
+/// Default size of the decoded-image cache, in bytes.
+pub const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// Default cap on the files of one batch_transform.
+pub const DEFAULT_MAX_BATCH_FILES: usize = 10_000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-image",
+    version,
+    about = "MCP image server: inspect, resize, crop, convert, compare and prepare images for vision models",
+    after_help = "With no DIR, the server waits for the client's MCP roots. \
+                  Roots sent by the client replace the directories given here. \
+                  Images passed inline as base64 `data` need no directory."
+)]
+pub struct Cli {
+    /// Allowed directories (each must exist and be a directory).
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// Largest input image (file or inline data), in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_FILE_BYTES, env = "MCP_IMAGE_MAX_FILE_BYTES")]
+    pub max_file_bytes: u64,
+
+    /// Most pixels (width x height) of an input or output image; larger
+    /// headers are refused before any pixel memory is allocated.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS, env = "MCP_IMAGE_MAX_PIXELS")]
+    pub max_pixels: u64,
+
+    /// Most frames of an animated GIF, PNG or WebP.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAMES, env = "MCP_IMAGE_MAX_FRAMES")]
+    pub max_frames: usize,
+
+    /// Largest image returned inline (encoded bytes, before base64); bigger
+    /// results are re-encoded smaller or downscaled, else refused.
+    #[arg(long, default_value_t = DEFAULT_MAX_INLINE_BYTES, env = "MCP_IMAGE_MAX_INLINE_BYTES")]
+    pub max_inline_bytes: usize,
+
+    /// Memory for decoded images kept between calls, in bytes (0 disables).
+    #[arg(long, default_value_t = DEFAULT_CACHE_BYTES, env = "MCP_IMAGE_CACHE_BYTES")]
+    pub cache_bytes: usize,
+
+    /// Most files one batch_transform processes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BATCH_FILES, env = "MCP_IMAGE_MAX_BATCH_FILES")]
+    pub max_batch_files: usize,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What every session shares: limits, the command-line directories, the cache.
+#[derive(Debug)]
+pub struct Config {
+    /// Canonical command-line directories (the roots every session starts with).
+    pub roots: Vec<PathBuf>,
+    pub limits: Limits,
+    pub max_inline_bytes: usize,
+    pub max_batch_files: usize,
+    pub cache: DecodeCache,
+}
+
+impl Config {
+    /// Checks the command line: every directory must exist and be a directory.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let sandbox = PathSandbox::new(&cli.dirs).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid allowed directory: {e} (every DIR argument must be an existing directory)"
+            )
+        })?;
+        Ok(Self {
+            roots: sandbox.roots().to_vec(),
+            limits: Limits {
+                max_file_bytes: cli.max_file_bytes.max(1),
+                max_pixels: cli.max_pixels.max(1),
+                max_frames: cli.max_frames.max(1),
+            },
+            max_inline_bytes: cli.max_inline_bytes.max(1),
+            max_batch_files: cli.max_batch_files.max(1),
+            cache: DecodeCache::new(cli.cache_bytes),
+        })
+    }
+
+    /// Defaults, for tests and benches.
+    pub fn with_roots(roots: Vec<PathBuf>) -> Self {
+        Self {
+            roots,
+            limits: Limits::default(),
+            max_inline_bytes: DEFAULT_MAX_INLINE_BYTES,
+            max_batch_files: DEFAULT_MAX_BATCH_FILES,
+            cache: DecodeCache::new(DEFAULT_CACHE_BYTES),
+        }
+    }
+}
+
+/// Builds one server per session from the shared configuration and router.
+#[derive(Clone)]
+pub struct ServerFactory {
+    config: Arc<Config>,
+    tool_router: ToolRouter<ImageServer>,
+}
+
+impl ServerFactory {
+    pub fn new(config: Config, serve: &ServeArgs) -> anyhow::Result<Self> {
+        let mut tool_router = ImageServer::all_tools();
+        serve.tool_filter().apply(&mut tool_router)?;
+        Ok(Self {
+            config: Arc::new(config),
+            tool_router,
+        })
+    }
+
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        Self::new(Config::from_cli(cli)?, &cli.serve)
+    }
+
+    /// A server for one new session, starting from the command-line roots.
+    pub fn session(&self) -> ImageServer {
+        let sandbox = PathSandbox::empty();
+        let rejected = sandbox.set_roots(self.config.roots.clone());
+        for (path, err) in rejected {
+            tracing::warn!("allowed directory {} is gone: {err}", path.display());
+        }
+        ImageServer {
+            tool_router: self.tool_router.clone(),
+            sandbox: Arc::new(sandbox),
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The image server of one session.
+#[derive(Clone)]
+pub struct ImageServer {
+    tool_router: ToolRouter<Self>,
+    pub(crate) sandbox: Arc<PathSandbox>,
+    pub(crate) config: Arc<Config>,
+}
+
+impl ImageServer {
+    /// Every tool, before the tool filter.
+    pub fn all_tools() -> ToolRouter<Self> {
+        Self::info_router() + Self::transform_router()
+    }
+
+    /// Asks the client for its roots and makes them the allowed directories.
+    /// Roots are deprecated in the newest protocol version but most clients
+    /// still speak them.
+    #[allow(deprecated)]
+    async fn refresh_roots(&self, peer: &Peer<RoleServer>) {
+        let result = match peer.list_roots().await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::warn!("Failed to request roots from client: {e}");
+                return;
+            }
+        };
+        let valid: Vec<PathBuf> = result
+            .roots
+            .iter()
+            .filter_map(|root| {
+                let path = root_uri_to_path(&root.uri);
+                if path.is_none() {
+                    tracing::warn!("Skipping invalid root URI: {}", root.uri);
+                }
+                path
+            })
+            .filter(|path| {
+                let ok = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+                if !ok {
+                    tracing::warn!(
+                        "Skipping root that is not an existing directory: {}",
+                        path.display()
+                    );
+                }
+                ok
+            })
+            .collect();
+        if valid.is_empty() {
+            tracing::warn!(
+                "No valid root directories provided by client; keeping the current allowed directories"
+            );
+            return;
+        }
+        for (path, err) in self.sandbox.set_roots(valid) {
+            tracing::warn!("Skipping root {}: {err}", path.display());
+        }
+        tracing::info!(
+            "Updated allowed directories from MCP roots: {} valid directories",
+            self.sandbox.roots().len()
+        );
+    }
+}
+
+/// A sandbox refusal as a tool error; "no roots" names this server and the
+/// `data` alternative.
+pub(crate) fn path_error(err: mcp_servers_core::sandbox::SandboxError) -> ToolError {
+    match err {
+        mcp_servers_core::sandbox::SandboxError::NoRoots => ToolError::new(
+            "No allowed directories are set: pass directories on the command line \
+             (e.g. mcp-image /path/to/images), use a client that provides MCP roots, \
+             or send the image inline as `data` (base64)",
+        ),
+        other => other.into(),
+    }
+}
+
+/// The local path of a root URI: `file://` URIs are percent-decoded
+/// (`file:///a%20b`, `file://localhost/a`); anything else is taken as a path.
+pub fn root_uri_to_path(uri: &str) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let Some(rest) = uri.strip_prefix("file://") else {
+        return (!uri.is_empty() && !uri.contains("://")).then(|| PathBuf::from(uri));
+    };
+    let path = match rest.strip_prefix("localhost") {
+        Some(after) if after.starts_with('/') => after,
+        _ => rest,
+    };
+    if !path.starts_with('/') {
+        return None;
+    }
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    if bytes.contains(&0) {
+        return None;
+    }
+    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for ImageServer {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        call_tool_guarded(&self.tool_router, self, request, context).await
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let supports_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
+        if supports_roots {
+            self.refresh_roots(&context.peer).await;
+        }
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        self.refresh_roots(&context.peer).await;
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("mcp-image", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Inspect and process images. A source image is either `path` (inside the \
+                 allowed directories) or `data` (base64 or a data: URL). Use image_info first \
+                 (cheap, no decoding), prepare_for_model before looking at a large image, \
+                 transform to resize/crop/convert, compare for visual diffs. Results are \
+                 written to `output_path` (never overwriting unless overwrite: true) or \
+                 returned inline (return_image: true), capped in size.",
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_uris_are_decoded() {
+        assert_eq!(
+            root_uri_to_path("file:///tmp/a%20b"),
+            Some(PathBuf::from("/tmp/a b"))
+        );
+        assert_eq!(root_uri_to_path("https://example.com/x"), None);
+        assert_eq!(root_uri_to_path("file:///a%00b"), None);
+    }
+
+    #[test]
+    fn every_tool_is_offered() {
+        let factory =
+            ServerFactory::new(Config::with_roots(vec![]), &ServeArgs::default()).unwrap();
+        let mut names: Vec<String> = factory
+            .tool_router
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["image_info", "transform"]);
+    }
+}

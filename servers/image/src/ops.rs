@@ -1,0 +1,618 @@
+//! The `operations` of transform and batch_transform: a list of steps
+//! (serde internally tagged on `"op"`) applied in order to one decoded image.
+
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use image::metadata::Orientation;
+use image::{DynamicImage, GenericImageView};
+use mcp_servers_core::error::{ToolError, ToolResult};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::source::Limits;
+
+/// Most operations in one call.
+pub const MAX_OPERATIONS: usize = 100;
+
+/// One step of a transform. Steps run in the order given, on one decoded image.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// Resize. With only `width` or only `height` the aspect ratio is kept;
+    /// with both, `fit` decides how the image meets the box.
+    Resize {
+        /// Target width in pixels.
+        width: Option<u32>,
+        /// Target height in pixels.
+        height: Option<u32>,
+        /// With both width and height: `inside` (default: keep the aspect
+        /// ratio, as large as possible within the box), `contain` (like
+        /// inside, then padded with transparency to exactly the box), `cover`
+        /// (keep the aspect ratio, fill the box, crop the overflow centred),
+        /// `fill` (stretch to exactly the box).
+        #[serde(default)]
+        fit: Fit,
+        /// Resampling filter: `nearest`, `bilinear`, `catmullrom`, `lanczos3` (default).
+        #[serde(default)]
+        filter: Filter,
+    },
+    /// Crop a rectangle (`x`, `y`, `width`, `height`), or the largest centred
+    /// region with `aspect_ratio` ("16:9", "1:1", "1.5").
+    Crop {
+        /// Left edge of the rectangle (default 0).
+        x: Option<u32>,
+        /// Top edge of the rectangle (default 0).
+        y: Option<u32>,
+        /// Width of the rectangle.
+        width: Option<u32>,
+        /// Height of the rectangle.
+        height: Option<u32>,
+        /// Instead of a rectangle: crop the largest centred region of this
+        /// aspect ratio, "W:H" or a number.
+        aspect_ratio: Option<String>,
+    },
+    /// Rotate clockwise by a multiple of 90 degrees (90, 180, 270; negative
+    /// values turn counter-clockwise).
+    Rotate {
+        /// 90, 180 or 270 (or -90, ...).
+        degrees: i32,
+    },
+    /// Apply the EXIF orientation, so the pixels are upright (camera photos).
+    AutoOrient,
+    /// Mirror the image.
+    Flip {
+        /// `horizontal` (left-right) or `vertical` (top-bottom).
+        direction: FlipDirection,
+    },
+    /// Convert to grayscale (alpha kept).
+    Grayscale,
+    /// Brighten (positive) or darken (negative).
+    Brightness {
+        /// -255 to 255, added to every channel.
+        value: i32,
+    },
+    /// Raise (positive) or lower (negative) the contrast.
+    Contrast {
+        /// -100 to 100 (percent).
+        value: f32,
+    },
+    /// Gaussian-like blur.
+    Blur {
+        /// Strength (standard deviation in pixels), above 0 and at most 250.
+        sigma: f32,
+    },
+    /// Unsharp mask.
+    Sharpen {
+        /// Radius of the mask (standard deviation in pixels), above 0 and at most 10; default 1.
+        sigma: Option<f32>,
+        /// Smallest difference that is sharpened, 0 to 255; default 0.
+        threshold: Option<i32>,
+    },
+    /// Invert the colours (alpha kept).
+    Invert,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Fit {
+    Contain,
+    Cover,
+    Fill,
+    #[default]
+    Inside,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Filter {
+    Nearest,
+    Bilinear,
+    #[serde(alias = "catmull_rom")]
+    Catmullrom,
+    #[default]
+    Lanczos3,
+}
+
+impl Filter {
+    fn alg(self) -> ResizeAlg {
+        match self {
+            Self::Nearest => ResizeAlg::Nearest,
+            Self::Bilinear => ResizeAlg::Convolution(FilterType::Bilinear),
+            Self::Catmullrom => ResizeAlg::Convolution(FilterType::CatmullRom),
+            Self::Lanczos3 => ResizeAlg::Convolution(FilterType::Lanczos3),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FlipDirection {
+    Horizontal,
+    Vertical,
+}
+
+/// Checks every operation's arguments before anything is decoded.
+pub fn validate(ops: &[Operation]) -> ToolResult<()> {
+    if ops.len() > MAX_OPERATIONS {
+        return Err(ToolError::new(format!(
+            "too many operations ({}); at most {MAX_OPERATIONS}",
+            ops.len()
+        )));
+    }
+    for (index, op) in ops.iter().enumerate() {
+        validate_one(op)
+            .map_err(|e| ToolError::new(format!("operations[{index}]: {}", e.message())))?;
+    }
+    Ok(())
+}
+
+fn validate_one(op: &Operation) -> ToolResult<()> {
+    match op {
+        Operation::Resize { width, height, .. } => {
+            if width.is_none() && height.is_none() {
+                return Err("resize needs width, height or both".into());
+            }
+            if *width == Some(0) || *height == Some(0) {
+                return Err("resize width and height must be at least 1".into());
+            }
+        }
+        Operation::Crop {
+            x,
+            y,
+            width,
+            height,
+            aspect_ratio,
+        } => match aspect_ratio {
+            Some(ratio) => {
+                if x.is_some() || y.is_some() || width.is_some() || height.is_some() {
+                    return Err(
+                        "crop takes either aspect_ratio or x/y/width/height, not both".into(),
+                    );
+                }
+                parse_ratio(ratio)?;
+            }
+            None => {
+                if width.is_none() || height.is_none() {
+                    return Err(
+                        "crop needs width and height (and optionally x, y), or aspect_ratio".into(),
+                    );
+                }
+                if *width == Some(0) || *height == Some(0) {
+                    return Err("crop width and height must be at least 1".into());
+                }
+            }
+        },
+        Operation::Rotate { degrees } => {
+            if degrees % 90 != 0 {
+                return Err(format!(
+                    "rotate degrees must be a multiple of 90 (90, 180, 270), not {degrees}"
+                )
+                .into());
+            }
+        }
+        Operation::Brightness { value } => {
+            if !(-255..=255).contains(value) {
+                return Err("brightness value must be between -255 and 255".into());
+            }
+        }
+        Operation::Contrast { value } => {
+            if !(-100.0..=100.0).contains(value) {
+                return Err("contrast value must be between -100 and 100".into());
+            }
+        }
+        Operation::Blur { sigma } => {
+            if !(*sigma > 0.0 && *sigma <= 250.0) {
+                return Err("blur sigma must be above 0 and at most 250".into());
+            }
+        }
+        Operation::Sharpen { sigma, threshold } => {
+            let sigma = sigma.unwrap_or(1.0);
+            if !(sigma > 0.0 && sigma <= 10.0) {
+                return Err("sharpen sigma must be above 0 and at most 10".into());
+            }
+            if !(0..=255).contains(&threshold.unwrap_or(0)) {
+                return Err("sharpen threshold must be between 0 and 255".into());
+            }
+        }
+        Operation::AutoOrient
+        | Operation::Flip { .. }
+        | Operation::Grayscale
+        | Operation::Invert => {}
+    }
+    Ok(())
+}
+
+/// "16:9", "4/3" or "1.5" as width / height.
+pub fn parse_ratio(text: &str) -> ToolResult<f64> {
+    let bad = || {
+        ToolError::new(format!(
+            "aspect_ratio must look like \"16:9\" or \"1.5\", not {text:?}"
+        ))
+    };
+    let ratio = match text.split_once([':', '/', 'x']) {
+        Some((w, h)) => {
+            let w: f64 = w.trim().parse().map_err(|_| bad())?;
+            let h: f64 = h.trim().parse().map_err(|_| bad())?;
+            w / h
+        }
+        None => text.trim().parse().map_err(|_| bad())?,
+    };
+    if ratio.is_finite() && ratio > 0.0 && (1e-3..=1e3).contains(&ratio) {
+        Ok(ratio)
+    } else {
+        Err(bad())
+    }
+}
+
+/// The size a resize produces before any crop or padding: the scaled
+/// dimensions for `inside`/`contain`/one-sided, the box for `fill`/`cover`.
+pub fn resize_target(
+    (src_w, src_h): (u32, u32),
+    width: Option<u32>,
+    height: Option<u32>,
+    fit: Fit,
+) -> (u32, u32) {
+    let scaled = |scale: f64| {
+        (
+            ((f64::from(src_w) * scale).round() as u32).max(1),
+            ((f64::from(src_h) * scale).round() as u32).max(1),
+        )
+    };
+    match (width, height) {
+        (Some(w), None) => (w, scaled(f64::from(w) / f64::from(src_w)).1),
+        (None, Some(h)) => (scaled(f64::from(h) / f64::from(src_h)).0, h),
+        (Some(w), Some(h)) => match fit {
+            Fit::Fill | Fit::Cover => (w, h),
+            Fit::Inside | Fit::Contain => {
+                let scale = (f64::from(w) / f64::from(src_w)).min(f64::from(h) / f64::from(src_h));
+                let (sw, sh) = scaled(scale);
+                (sw.min(w), sh.min(h))
+            }
+        },
+        (None, None) => (src_w, src_h),
+    }
+}
+
+/// Resizes to exactly `width` x `height` with the SIMD resizer.
+pub fn resize_exact(
+    img: &DynamicImage,
+    width: u32,
+    height: u32,
+    filter: Filter,
+) -> ToolResult<DynamicImage> {
+    if img.dimensions() == (width, height) {
+        return Ok(img.clone());
+    }
+    // The resizer handles 8/16-bit and float pixels; anything else goes to RGBA8.
+    let converted;
+    let src = match img {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_)
+        | DynamicImage::ImageLuma16(_)
+        | DynamicImage::ImageLumaA16(_)
+        | DynamicImage::ImageRgb16(_)
+        | DynamicImage::ImageRgba16(_)
+        | DynamicImage::ImageRgb32F(_)
+        | DynamicImage::ImageRgba32F(_) => img,
+        _ => {
+            converted = DynamicImage::ImageRgba8(img.to_rgba8());
+            &converted
+        }
+    };
+    let mut dst = DynamicImage::new(width, height, src.color());
+    Resizer::new()
+        .resize(
+            src,
+            &mut dst,
+            &ResizeOptions::new().resize_alg(filter.alg()),
+        )
+        .map_err(|e| ToolError::new(format!("resize failed: {e}")))?;
+    Ok(dst)
+}
+
+/// Centred crop box of `ratio` (width / height) inside `width` x `height`.
+pub fn aspect_crop_box(width: u32, height: u32, ratio: f64) -> (u32, u32, u32, u32) {
+    let current = f64::from(width) / f64::from(height);
+    if current > ratio {
+        let w = ((f64::from(height) * ratio).round() as u32).clamp(1, width);
+        ((width - w) / 2, 0, w, height)
+    } else {
+        let h = ((f64::from(width) / ratio).round() as u32).clamp(1, height);
+        (0, (height - h) / 2, width, h)
+    }
+}
+
+/// Applies `ops` in order. `orientation` is the source's EXIF orientation,
+/// used by `auto_orient` (once).
+pub fn apply(
+    mut img: DynamicImage,
+    ops: &[Operation],
+    mut orientation: Orientation,
+    limits: &Limits,
+) -> ToolResult<DynamicImage> {
+    for (index, op) in ops.iter().enumerate() {
+        img = apply_one(img, op, &mut orientation, limits)
+            .map_err(|e| ToolError::new(format!("operations[{index}]: {}", e.message())))?;
+    }
+    Ok(img)
+}
+
+fn apply_one(
+    img: DynamicImage,
+    op: &Operation,
+    orientation: &mut Orientation,
+    limits: &Limits,
+) -> ToolResult<DynamicImage> {
+    validate_one(op)?;
+    let (w, h) = img.dimensions();
+    Ok(match op {
+        Operation::Resize {
+            width,
+            height,
+            fit,
+            filter,
+        } => {
+            let (tw, th) = resize_target((w, h), *width, *height, *fit);
+            limits.check_pixels(tw, th, "the resized image")?;
+            match (fit, width, height) {
+                (Fit::Cover, Some(_), Some(_)) => {
+                    let ratio = f64::from(tw) / f64::from(th);
+                    let (x, y, cw, ch) = aspect_crop_box(w, h, ratio);
+                    let cropped = img.crop_imm(x, y, cw, ch);
+                    resize_exact(&cropped, tw, th, *filter)?
+                }
+                (Fit::Contain, Some(bw), Some(bh)) => {
+                    let resized = resize_exact(&img, tw, th, *filter)?;
+                    let mut canvas = image::RgbaImage::new(*bw, *bh);
+                    image::imageops::overlay(
+                        &mut canvas,
+                        &resized.to_rgba8(),
+                        i64::from((bw - tw) / 2),
+                        i64::from((bh - th) / 2),
+                    );
+                    DynamicImage::ImageRgba8(canvas)
+                }
+                _ => resize_exact(&img, tw, th, *filter)?,
+            }
+        }
+        Operation::Crop {
+            x,
+            y,
+            width,
+            height,
+            aspect_ratio,
+        } => {
+            let (cx, cy, cw, ch) = match aspect_ratio {
+                Some(ratio) => aspect_crop_box(w, h, parse_ratio(ratio)?),
+                None => {
+                    let (cx, cy) = (x.unwrap_or(0), y.unwrap_or(0));
+                    let (cw, ch) = (width.unwrap_or(w), height.unwrap_or(h));
+                    if u64::from(cx) + u64::from(cw) > u64::from(w)
+                        || u64::from(cy) + u64::from(ch) > u64::from(h)
+                    {
+                        return Err(ToolError::new(format!(
+                            "crop rectangle x={cx} y={cy} width={cw} height={ch} does not fit \
+                             inside the {w}x{h} image"
+                        )));
+                    }
+                    (cx, cy, cw, ch)
+                }
+            };
+            img.crop_imm(cx, cy, cw, ch)
+        }
+        Operation::Rotate { degrees } => match degrees.rem_euclid(360) {
+            90 => img.rotate90(),
+            180 => img.rotate180(),
+            270 => img.rotate270(),
+            _ => img,
+        },
+        Operation::AutoOrient => {
+            let mut img = img;
+            img.apply_orientation(*orientation);
+            *orientation = Orientation::NoTransforms;
+            img
+        }
+        Operation::Flip { direction } => match direction {
+            FlipDirection::Horizontal => img.fliph(),
+            FlipDirection::Vertical => img.flipv(),
+        },
+        Operation::Grayscale => img.grayscale(),
+        Operation::Brightness { value } => img.brighten(*value),
+        Operation::Contrast { value } => img.adjust_contrast(*value),
+        Operation::Blur { sigma } => img.fast_blur(*sigma),
+        Operation::Sharpen { sigma, threshold } => {
+            img.unsharpen(sigma.unwrap_or(1.0), threshold.unwrap_or(0))
+        }
+        Operation::Invert => {
+            let mut img = img;
+            img.invert();
+            img
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ops(value: serde_json::Value) -> Vec<Operation> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn gradient(w: u32, h: u32) -> DynamicImage {
+        DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 0])
+        }))
+    }
+
+    #[test]
+    fn operations_parse_from_the_documented_json() {
+        let parsed = ops(json!([
+            {"op": "resize", "width": 320},
+            {"op": "crop", "aspect_ratio": "16:9"},
+            {"op": "rotate", "degrees": 90},
+            {"op": "auto_orient"},
+            {"op": "flip", "direction": "horizontal"},
+            {"op": "grayscale"},
+            {"op": "brightness", "value": 10},
+            {"op": "contrast", "value": -5.5},
+            {"op": "blur", "sigma": 2},
+            {"op": "sharpen"},
+            {"op": "invert"}
+        ]));
+        assert_eq!(parsed.len(), 11);
+        assert_eq!(
+            parsed[0],
+            Operation::Resize {
+                width: Some(320),
+                height: None,
+                fit: Fit::Inside,
+                filter: Filter::Lanczos3
+            }
+        );
+        validate(&parsed).unwrap();
+        // Typos are errors, not silently ignored.
+        assert!(serde_json::from_value::<Operation>(json!({"op": "resize", "witdh": 3})).is_err());
+        assert!(serde_json::from_value::<Operation>(json!({"op": "explode"})).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_bad_step() {
+        let err = validate(&ops(
+            json!([{"op": "invert"}, {"op": "rotate", "degrees": 45}]),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("operations[1]: rotate degrees"), "{err}");
+        assert!(validate(&ops(json!([{"op": "resize"}]))).is_err());
+        assert!(validate(&ops(json!([{"op": "crop", "width": 3}]))).is_err());
+        assert!(validate(&ops(json!([{"op": "crop", "aspect_ratio": "a:b"}]))).is_err());
+        assert!(validate(&ops(json!([{"op": "blur", "sigma": 0}]))).is_err());
+    }
+
+    #[test]
+    fn resize_fits() {
+        assert_eq!(
+            resize_target((400, 200), Some(100), None, Fit::Inside),
+            (100, 50)
+        );
+        assert_eq!(
+            resize_target((400, 200), None, Some(50), Fit::Inside),
+            (100, 50)
+        );
+        assert_eq!(
+            resize_target((400, 200), Some(100), Some(100), Fit::Inside),
+            (100, 50)
+        );
+        assert_eq!(
+            resize_target((400, 200), Some(100), Some(100), Fit::Fill),
+            (100, 100)
+        );
+        let limits = Limits::default();
+        let img = gradient(400, 200);
+        for (fit, dims) in [
+            ("inside", (100, 50)),
+            ("contain", (100, 100)),
+            ("cover", (100, 100)),
+            ("fill", (100, 100)),
+        ] {
+            let steps = ops(json!([{"op": "resize", "width": 100, "height": 100, "fit": fit}]));
+            let out = apply(img.clone(), &steps, Orientation::NoTransforms, &limits).unwrap();
+            assert_eq!(out.dimensions(), dims, "{fit}");
+        }
+        // Contain pads with transparency.
+        let steps = ops(json!([{"op": "resize", "width": 100, "height": 100, "fit": "contain"}]));
+        let out = apply(img, &steps, Orientation::NoTransforms, &limits).unwrap();
+        assert_eq!(out.to_rgba8().get_pixel(50, 2)[3], 0);
+        assert_eq!(out.to_rgba8().get_pixel(50, 50)[3], 255);
+    }
+
+    #[test]
+    fn resize_is_limited_by_max_pixels() {
+        let limits = Limits {
+            max_pixels: 10_000,
+            ..Limits::default()
+        };
+        let steps = ops(json!([{"op": "resize", "width": 1000}]));
+        let err = apply(gradient(10, 10), &steps, Orientation::NoTransforms, &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--max-pixels"), "{err}");
+    }
+
+    #[test]
+    fn crops_rotations_and_orientation() {
+        let limits = Limits::default();
+        let img = gradient(160, 100);
+        let run = |steps: serde_json::Value, orientation| {
+            apply(img.clone(), &ops(steps), orientation, &limits)
+        };
+        let out = run(
+            json!([{"op": "crop", "x": 10, "y": 20, "width": 30, "height": 40}]),
+            Orientation::NoTransforms,
+        )
+        .unwrap();
+        assert_eq!(out.dimensions(), (30, 40));
+        assert_eq!(out.to_rgb8().get_pixel(0, 0).0, [10, 20, 0]);
+        let err = run(
+            json!([{"op": "crop", "x": 150, "width": 30, "height": 40}]),
+            Orientation::NoTransforms,
+        )
+        .unwrap_err();
+        assert!(
+            err.message()
+                .contains("does not fit inside the 160x100 image"),
+            "{err}"
+        );
+        let out = run(
+            json!([{"op": "crop", "aspect_ratio": "1:1"}]),
+            Orientation::NoTransforms,
+        )
+        .unwrap();
+        assert_eq!(out.dimensions(), (100, 100));
+        assert_eq!(out.to_rgb8().get_pixel(0, 0).0, [30, 0, 0]);
+        let out = run(
+            json!([{"op": "rotate", "degrees": 90}]),
+            Orientation::NoTransforms,
+        )
+        .unwrap();
+        assert_eq!(out.dimensions(), (100, 160));
+        let out = run(
+            json!([{"op": "rotate", "degrees": -90}]),
+            Orientation::NoTransforms,
+        )
+        .unwrap();
+        assert_eq!(out.to_rgb8().get_pixel(0, 0).0, [159, 0, 0]);
+        let out = run(
+            json!([{"op": "auto_orient"}, {"op": "auto_orient"}]),
+            Orientation::Rotate90,
+        )
+        .unwrap();
+        assert_eq!(out.dimensions(), (100, 160));
+        let out = run(
+            json!([{"op": "flip", "direction": "horizontal"}, {"op": "invert"}]),
+            Orientation::NoTransforms,
+        )
+        .unwrap();
+        assert_eq!(out.to_rgb8().get_pixel(0, 0).0, [255 - 159, 255, 255]);
+        let out = run(json!([{"op": "grayscale"}, {"op": "blur", "sigma": 1.5}, {"op": "sharpen"}, {"op": "brightness", "value": 5}, {"op": "contrast", "value": 10}]), Orientation::NoTransforms).unwrap();
+        assert_eq!(out.dimensions(), (160, 100));
+    }
+
+    #[test]
+    fn every_filter_resizes() {
+        for filter in ["nearest", "bilinear", "catmullrom", "lanczos3"] {
+            let steps = ops(json!([{"op": "resize", "width": 40, "filter": filter}]));
+            let out = apply(
+                gradient(160, 100),
+                &steps,
+                Orientation::NoTransforms,
+                &Limits::default(),
+            )
+            .unwrap();
+            assert_eq!(out.dimensions(), (40, 25), "{filter}");
+        }
+    }
+}

@@ -1,0 +1,664 @@
+//! mcp-image end to end: the real binary, driven by rmcp's client over
+//! stdio (and HTTP), on images generated in the test with the image crate.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use base64::Engine;
+use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+use mcp_servers_tests::rmcp::model::{CallToolRequestParams, CallToolResult};
+use mcp_servers_tests::{Client, HttpServer, Lifecycle, RawStdio, args, stdio_client, text_of};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+fn bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| mcp_servers_tests::workspace_bin("mcp-image", "mcp-image"))
+}
+
+/// A colourful gradient, `w` x `h`.
+fn gradient(w: u32, h: u32) -> DynamicImage {
+    DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
+        Rgb([(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, 90])
+    }))
+}
+
+/// Pseudo-random pixels: compress badly, like a photo's noise.
+fn noise(w: u32, h: u32) -> DynamicImage {
+    let mut state = 0x9e37_79b9u32;
+    DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let b = state.to_le_bytes();
+        Rgb([b[0], b[1], b[2]])
+    }))
+}
+
+fn encoded(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// A valid 1x1 PNG whose IHDR (with a correct CRC) claims `w` x `h`.
+fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    let mut bytes = encoded(&gradient(1, 1), ImageFormat::Png);
+    assert_eq!(&bytes[12..16], b"IHDR");
+    bytes[16..20].copy_from_slice(&w.to_be_bytes());
+    bytes[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32fast::hash(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+/// A big-endian TIFF/EXIF block: orientation, make, and a GPS IFD.
+fn exif_block(orientation: u16, make: &str) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(b"MM\0\x2a\0\0\0\x08");
+    let make_bytes = format!("{make}\0");
+    let make_offset = 8 + 2 + 3 * 12 + 4;
+    let gps_offset = make_offset + make_bytes.len() as u32;
+    t.extend_from_slice(&3u16.to_be_bytes());
+    // Make (ASCII)
+    t.extend_from_slice(&0x010Fu16.to_be_bytes());
+    t.extend_from_slice(&2u16.to_be_bytes());
+    t.extend_from_slice(&(make_bytes.len() as u32).to_be_bytes());
+    t.extend_from_slice(&make_offset.to_be_bytes());
+    // Orientation (SHORT)
+    t.extend_from_slice(&0x0112u16.to_be_bytes());
+    t.extend_from_slice(&3u16.to_be_bytes());
+    t.extend_from_slice(&1u32.to_be_bytes());
+    t.extend_from_slice(&orientation.to_be_bytes());
+    t.extend_from_slice(&[0, 0]);
+    // GPS IFD pointer (LONG)
+    t.extend_from_slice(&0x8825u16.to_be_bytes());
+    t.extend_from_slice(&4u16.to_be_bytes());
+    t.extend_from_slice(&1u32.to_be_bytes());
+    t.extend_from_slice(&gps_offset.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t.extend_from_slice(make_bytes.as_bytes());
+    // GPS IFD: GPSLatitudeRef = "N"
+    t.extend_from_slice(&1u16.to_be_bytes());
+    t.extend_from_slice(&0x0001u16.to_be_bytes());
+    t.extend_from_slice(&2u16.to_be_bytes());
+    t.extend_from_slice(&2u32.to_be_bytes());
+    t.extend_from_slice(b"N\0\0\0");
+    t.extend_from_slice(&0u32.to_be_bytes());
+    t
+}
+
+/// A JPEG of `img` carrying an EXIF APP1 segment.
+fn jpeg_with_exif(img: &DynamicImage, orientation: u16, make: &str) -> Vec<u8> {
+    let jpeg = encoded(img, ImageFormat::Jpeg);
+    let tiff = exif_block(orientation, make);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A temp dir holding `root/` (the allowed directory, canonical) and
+/// `outside/`.
+struct Fixture {
+    _dir: TempDir,
+    base: PathBuf,
+    root: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let base = fs::canonicalize(dir.path()).unwrap();
+        let root = base.join("root");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(base.join("outside")).unwrap();
+        Self {
+            _dir: dir,
+            base,
+            root,
+        }
+    }
+
+    fn p(&self, rel: &str) -> String {
+        self.root.join(rel).display().to_string()
+    }
+
+    fn write(&self, rel: &str, bytes: &[u8]) -> String {
+        let path = self.root.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    }
+
+    fn image(&self, rel: &str, img: &DynamicImage, format: ImageFormat) -> String {
+        self.write(rel, &encoded(img, format))
+    }
+
+    async fn client(&self, extra: &[&str]) -> Client {
+        let root = self.root.display().to_string();
+        let mut argv: Vec<&str> = extra.to_vec();
+        argv.push(&root);
+        stdio_client(bin(), &argv, Lifecycle::Initialize)
+            .await
+            .unwrap()
+    }
+}
+
+async fn call(client: &Client, name: &str, arguments: Value) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args(arguments)))
+        .await
+        .unwrap_or_else(|e| panic!("{name} failed at the protocol level: {e}"))
+}
+
+/// A successful call's structured content.
+async fn ok(client: &Client, name: &str, arguments: Value) -> (CallToolResult, Value) {
+    let result = call(client, name, arguments).await;
+    assert_ne!(result.is_error, Some(true), "{name}: {}", text_of(&result));
+    let value = result
+        .structured_content
+        .clone()
+        .expect("structured content");
+    (result, value)
+}
+
+async fn err(client: &Client, name: &str, arguments: Value) -> String {
+    let result = call(client, name, arguments).await;
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "{name} should fail: {}",
+        text_of(&result)
+    );
+    text_of(&result)
+}
+
+/// The decoded inline image of a result, with its MIME type.
+fn inline_image(result: &CallToolResult) -> (DynamicImage, String) {
+    let block = result
+        .content
+        .iter()
+        .find_map(|c| c.as_image())
+        .expect("an image block");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&block.data)
+        .unwrap();
+    (
+        image::load_from_memory(&bytes).unwrap(),
+        block.mime_type.clone(),
+    )
+}
+
+fn resource_link_uri(result: &CallToolResult) -> Option<String> {
+    result
+        .content
+        .iter()
+        .find_map(|c| c.as_resource_link())
+        .map(|r| r.uri.clone())
+}
+
+#[tokio::test]
+async fn lists_tools_with_schemas_and_annotations() {
+    let fx = Fixture::new();
+    let client = fx.client(&[]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    for name in ["image_info", "transform"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+    for tool in &tools {
+        assert!(
+            tool.output_schema.is_some(),
+            "{} has no output schema",
+            tool.name
+        );
+        assert!(
+            tool.annotations.is_some(),
+            "{} has no annotations",
+            tool.name
+        );
+    }
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "mcp-image");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn image_info_reads_the_header_and_trusts_magic_not_extension() {
+    let fx = Fixture::new();
+    let rgba = DynamicImage::ImageRgba8(RgbaImage::from_pixel(30, 20, Rgba([1, 2, 3, 128])));
+    // A PNG named .jpg.
+    let path = fx.image("lies.jpg", &rgba, ImageFormat::Png);
+    let client = fx.client(&[]).await;
+    let (result, info) = ok(&client, "image_info", json!({"path": path})).await;
+    assert_eq!(info["format"], "png");
+    assert_eq!(info["mime_type"], "image/png");
+    assert_eq!(info["width"], 30);
+    assert_eq!(info["height"], 20);
+    assert_eq!(info["color_type"], "rgba8");
+    assert_eq!(info["bit_depth"], 8);
+    assert_eq!(info["has_alpha"], true);
+    assert_eq!(info["frames"], 1);
+    assert_eq!(info["animated"], false);
+    assert_eq!(info["path"], path);
+    assert!(
+        text_of(&result).contains("PNG 30x20"),
+        "{}",
+        text_of(&result)
+    );
+
+    // The same bytes inline, plain base64 and as a data: URL.
+    let bytes = fs::read(&path).unwrap();
+    let (_, inline) = ok(&client, "image_info", json!({"data": b64(&bytes)})).await;
+    assert_eq!(inline["width"], 30);
+    assert!(inline.get("path").is_none());
+    let url = format!("data:image/png;base64,{}", b64(&bytes));
+    let (_, inline) = ok(&client, "image_info", json!({"data": url})).await;
+    assert_eq!(inline["file_size"], bytes.len());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn image_info_summarises_exif_and_orientation() {
+    let fx = Fixture::new();
+    let path = fx.write("cam.jpg", &jpeg_with_exif(&gradient(40, 20), 6, "TestCam"));
+    let client = fx.client(&[]).await;
+    let (result, info) = ok(&client, "image_info", json!({"path": path})).await;
+    assert_eq!(info["format"], "jpeg");
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(40), Some(20))
+    );
+    assert_eq!(info["display_width"], 20);
+    assert_eq!(info["display_height"], 40);
+    assert_eq!(info["exif"]["orientation"], 6);
+    assert_eq!(info["exif"]["make"], "TestCam");
+    assert_eq!(info["exif"]["has_gps"], true);
+    let text = text_of(&result);
+    assert!(text.contains("GPS position present"), "{text}");
+
+    // auto_orient turns the stored 40x20 upright: 20x40.
+    let (_, out) = ok(
+        &client,
+        "transform",
+        json!({"path": path, "operations": [{"op": "auto_orient"}], "format": "png"}),
+    )
+    .await;
+    assert_eq!(out["output"]["width"], 20);
+    assert_eq!(out["output"]["height"], 40);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn animated_gifs_count_frames_and_max_frames_refuses() {
+    use image::codecs::gif::GifEncoder;
+    use image::{Delay, Frame};
+    let fx = Fixture::new();
+    let mut gif = Vec::new();
+    {
+        let mut encoder = GifEncoder::new(&mut gif);
+        for index in 0..4u8 {
+            let img = RgbaImage::from_pixel(8, 6, Rgba([index * 60, 0, 0, 255]));
+            encoder
+                .encode_frame(Frame::from_parts(
+                    img,
+                    0,
+                    0,
+                    Delay::from_numer_denom_ms(50, 1),
+                ))
+                .unwrap();
+        }
+    }
+    let path = fx.write("anim.gif", &gif);
+    let client = fx.client(&["--max-frames", "3"]).await;
+    let e = err(&client, "image_info", json!({"path": path})).await;
+    assert!(e.contains("4 frames") && e.contains("--max-frames"), "{e}");
+    client.cancel().await.unwrap();
+    let client = fx.client(&[]).await;
+    let (_, info) = ok(&client, "image_info", json!({"path": path})).await;
+    assert_eq!(info["frames"], 4);
+    assert_eq!(info["animated"], true);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn hostile_and_broken_inputs_get_clear_errors() {
+    let fx = Fixture::new();
+    let png = encoded(&gradient(64, 64), ImageFormat::Png);
+    let truncated = fx.write("truncated.png", &png[..png.len() / 2]);
+    let header_only = fx.write("header_only.png", &png[..20]);
+    let text = fx.write("notes.png", b"this is a text file, not an image at all");
+    let bomb = fx.write("bomb.png", &png_claiming(100_000, 100_000));
+    let qoi = fx.write(
+        "x.qoi",
+        b"qoif\0\0\0\x01\0\0\0\x01\x03\0\0\0\0\0\0\0\0\0\0\x01",
+    );
+    let empty = fx.write("empty.png", b"");
+    let outside = fx.base.join("outside/secret.png");
+    fs::write(&outside, &png).unwrap();
+    let client = fx.client(&[]).await;
+
+    let e = err(
+        &client,
+        "transform",
+        json!({"path": truncated, "return_image": true}),
+    )
+    .await;
+    assert!(e.contains("truncated or corrupt"), "{e}");
+    let e = err(&client, "image_info", json!({"path": header_only})).await;
+    assert!(e.contains("truncated or corrupt"), "{e}");
+    let e = err(&client, "image_info", json!({"path": text})).await;
+    assert!(e.contains("not a supported image"), "{e}");
+    let e = err(&client, "image_info", json!({"path": qoi})).await;
+    assert!(e.contains("unsupported image format"), "{e}");
+    let e = err(&client, "image_info", json!({"path": empty})).await;
+    assert!(e.contains("empty"), "{e}");
+    for tool in ["image_info", "transform"] {
+        let e = err(&client, tool, json!({"path": bomb})).await;
+        assert!(
+            e.contains("100000x100000") && e.contains("--max-pixels"),
+            "{tool}: {e}"
+        );
+    }
+    let e = err(
+        &client,
+        "image_info",
+        json!({"data": b64(&png_claiming(100_000, 100_000))}),
+    )
+    .await;
+    assert!(e.contains("--max-pixels"), "{e}");
+    let e = err(
+        &client,
+        "image_info",
+        json!({"path": outside.display().to_string()}),
+    )
+    .await;
+    assert!(e.contains("outside allowed directories"), "{e}");
+    let e = err(
+        &client,
+        "image_info",
+        json!({"path": fx.p("../outside/secret.png")}),
+    )
+    .await;
+    assert!(e.contains("outside allowed directories"), "{e}");
+    let e = err(&client, "image_info", json!({"data": "%%% not base64 %%%"})).await;
+    assert!(e.contains("base64"), "{e}");
+    let e = err(&client, "image_info", json!({})).await;
+    assert!(e.contains("give path"), "{e}");
+    let e = err(
+        &client,
+        "image_info",
+        json!({"path": truncated, "data": "AAAA"}),
+    )
+    .await;
+    assert!(e.contains("not both"), "{e}");
+    let e = err(&client, "transform", json!({"path": fx.p("nope.png")})).await;
+    assert!(e.contains("ENOENT"), "{e}");
+    // The server is still fine after all that.
+    let (_, info) = ok(&client, "image_info", json!({"data": b64(&png)})).await;
+    assert_eq!(info["width"], 64);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn size_and_pixel_limits_are_flags() {
+    let fx = Fixture::new();
+    let path = fx.image("big.png", &noise(100, 100), ImageFormat::Png);
+    let client = fx
+        .client(&["--max-file-bytes", "1000", "--max-pixels", "5000"])
+        .await;
+    let e = err(&client, "image_info", json!({"path": path})).await;
+    assert!(e.contains("--max-file-bytes"), "{e}");
+    let small = encoded(&gradient(100, 100), ImageFormat::Png);
+    assert!(small.len() < 1000, "{}", small.len());
+    let e = err(&client, "image_info", json!({"data": b64(&small)})).await;
+    assert!(e.contains("100x100") && e.contains("--max-pixels"), "{e}");
+    // An upscale past the pixel limit is refused too.
+    let tiny = encoded(&gradient(10, 10), ImageFormat::Png);
+    let e = err(
+        &client,
+        "transform",
+        json!({"data": b64(&tiny), "operations": [{"op": "resize", "width": 1000}]}),
+    )
+    .await;
+    assert!(e.contains("--max-pixels"), "{e}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn transform_writes_files_atomically_and_never_overwrites_by_default() {
+    let fx = Fixture::new();
+    let src = fx.image("photo.png", &gradient(400, 300), ImageFormat::Png);
+    let out = fx.p("out/small.jpg");
+    fs::create_dir_all(fx.root.join("out")).unwrap();
+    let client = fx.client(&[]).await;
+    let ops = json!([{"op": "resize", "width": 200}, {"op": "crop", "aspect_ratio": "1:1"}]);
+    let (result, meta) = ok(
+        &client,
+        "transform",
+        json!({"path": src, "operations": ops, "output_path": out, "quality": 80}),
+    )
+    .await;
+    // Format from the extension; a link to the file, no inline copy.
+    assert_eq!(meta["output"]["format"], "jpeg");
+    assert_eq!(meta["output"]["width"], 150);
+    assert_eq!(meta["output"]["height"], 150);
+    assert_eq!(meta["output"]["path"], out);
+    assert_eq!(meta["source"]["width"], 400);
+    assert!(result.content.iter().all(|c| c.as_image().is_none()));
+    let uri = resource_link_uri(&result).expect("resource link");
+    assert!(
+        uri.starts_with("file://") && uri.ends_with("/out/small.jpg"),
+        "{uri}"
+    );
+    let written = fs::read(&out).unwrap();
+    assert_eq!(meta["output"]["bytes"], written.len());
+    assert_eq!(image::guess_format(&written).unwrap(), ImageFormat::Jpeg);
+    assert_eq!(
+        image::load_from_memory(&written).unwrap().dimensions(),
+        (150, 150)
+    );
+
+    let e = err(
+        &client,
+        "transform",
+        json!({"path": src, "output_path": out}),
+    )
+    .await;
+    assert!(
+        e.contains("already exists") && e.contains("overwrite: true"),
+        "{e}"
+    );
+    assert_eq!(fs::read(&out).unwrap(), written);
+    let (_, meta) = ok(
+        &client,
+        "transform",
+        json!({"path": src, "output_path": out, "overwrite": true, "format": "png"}),
+    )
+    .await;
+    assert_eq!(meta["output"]["format"], "png");
+    // Written as PNG even though the name says .jpg: the format was explicit.
+    assert_eq!(
+        image::guess_format(&fs::read(&out).unwrap()).unwrap(),
+        ImageFormat::Png
+    );
+
+    let e = err(
+        &client,
+        "transform",
+        json!({"path": src, "output_path": fx.base.join("outside/x.png").display().to_string()}),
+    )
+    .await;
+    assert!(e.contains("outside allowed directories"), "{e}");
+    assert!(!fx.base.join("outside/x.png").exists());
+    let e = err(
+        &client,
+        "transform",
+        json!({"path": src, "output_path": fx.p("missing/dir/x.png")}),
+    )
+    .await;
+    assert!(e.contains("Parent directory does not exist"), "{e}");
+    let e = err(
+        &client,
+        "transform",
+        json!({"path": src, "return_image": false}),
+    )
+    .await;
+    assert!(e.contains("nothing to return"), "{e}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn transform_returns_inline_images_in_every_format() {
+    let fx = Fixture::new();
+    let client = fx.client(&[]).await;
+    let data = b64(&encoded(&gradient(64, 48), ImageFormat::Png));
+    for (format, mime) in [
+        ("png", "image/png"),
+        ("jpeg", "image/jpeg"),
+        ("webp", "image/webp"),
+        ("gif", "image/gif"),
+        ("bmp", "image/bmp"),
+        ("tiff", "image/tiff"),
+        ("ico", "image/x-icon"),
+    ] {
+        let (result, meta) = ok(
+            &client,
+            "transform",
+            json!({"data": data, "format": format,
+                   "operations": [{"op": "rotate", "degrees": 90}, {"op": "flip", "direction": "vertical"}]}),
+        )
+        .await;
+        let (img, got_mime) = inline_image(&result);
+        assert_eq!(got_mime, mime, "{format}");
+        assert_eq!(img.dimensions(), (48, 64), "{format}");
+        assert_eq!(meta["output"]["inline"]["shrunk"], false);
+    }
+    let e = err(
+        &client,
+        "transform",
+        json!({"data": data, "operations": [{"op": "rotate", "degrees": 45}]}),
+    )
+    .await;
+    assert!(
+        e.contains("operations[0]") && e.contains("multiple of 90"),
+        "{e}"
+    );
+    let e = err(
+        &client,
+        "transform",
+        json!({"data": data, "operations": [{"op": "crop", "x": 60, "y": 0, "width": 10, "height": 10}]}),
+    )
+    .await;
+    assert!(e.contains("does not fit inside the 64x48 image"), "{e}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_inline_results_are_shrunk_or_refused() {
+    let fx = Fixture::new();
+    let big = fx.image("noise.png", &noise(300, 300), ImageFormat::Png);
+    let full = fs::metadata(&big).unwrap().len();
+    let client = fx
+        .client(&["--max-inline-bytes", &(full / 4).to_string()])
+        .await;
+    let (result, meta) = ok(&client, "transform", json!({"path": big})).await;
+    assert_eq!(meta["output"]["inline"]["shrunk"], true);
+    let (img, _) = inline_image(&result);
+    assert!(img.width() < 300, "{}", img.width());
+    assert!(meta["output"]["inline"]["bytes"].as_u64().unwrap() <= full / 4);
+    assert!(text_of(&result).contains("shrunk"), "{}", text_of(&result));
+    client.cancel().await.unwrap();
+
+    let client = fx.client(&["--max-inline-bytes", "40"]).await;
+    let e = err(&client, "transform", json!({"path": big})).await;
+    assert!(
+        e.contains("--max-inline-bytes") && e.contains("output_path"),
+        "{e}"
+    );
+    // Writing a file is not limited by the inline cap.
+    let (_, meta) = ok(
+        &client,
+        "transform",
+        json!({"path": big, "output_path": fx.p("copy.png")}),
+    )
+    .await;
+    assert_eq!(meta["output"]["width"], 300);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn large_jpegs_resize_correctly_through_reduced_decoding() {
+    let fx = Fixture::new();
+    let path = fx.image("large.jpg", &gradient(1600, 1200), ImageFormat::Jpeg);
+    let client = fx.client(&[]).await;
+    let (result, meta) = ok(
+        &client,
+        "transform",
+        json!({"path": path, "operations": [{"op": "resize", "width": 160}], "format": "png"}),
+    )
+    .await;
+    assert_eq!(meta["output"]["width"], 160);
+    assert_eq!(meta["output"]["height"], 120);
+    let (img, _) = inline_image(&result);
+    // The gradient survives: left dark red, right bright red.
+    let rgb = img.to_rgb8();
+    assert!(rgb.get_pixel(2, 60)[0] < 30 && rgb.get_pixel(157, 60)[0] > 220);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_directories_inline_data_still_works() {
+    let client = stdio_client(bin(), &[], Lifecycle::Initialize)
+        .await
+        .unwrap();
+    let e = err(&client, "image_info", json!({"path": "/etc/hosts"})).await;
+    assert!(
+        e.contains("No allowed directories") && e.contains("data"),
+        "{e}"
+    );
+    let png = encoded(&gradient(5, 7), ImageFormat::Png);
+    let (_, info) = ok(&client, "image_info", json!({"data": b64(&png)})).await;
+    assert_eq!(info["height"], 7);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn serves_over_http() {
+    let fx = Fixture::new();
+    let root = fx.root.display().to_string();
+    let server = HttpServer::spawn(bin(), &[&root]).unwrap();
+    let client = server.client(None, Lifecycle::Initialize).await.unwrap();
+    let path = fx.image("a.png", &gradient(12, 9), ImageFormat::Png);
+    let (_, info) = ok(&client, "image_info", json!({"path": path})).await;
+    assert_eq!(info["width"], 12);
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn stdout_is_protocol_only_with_trace_logging() {
+    let png = encoded(&gradient(4, 4), ImageFormat::Png);
+    let mut server = RawStdio::spawn_with_env(bin(), &["--log-level", "trace"], &[]).unwrap();
+    server.initialize().unwrap();
+    let answer = server
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "image_info", "arguments": {"data": b64(&png)}}),
+        )
+        .unwrap();
+    assert_eq!(answer["result"]["structuredContent"]["width"], 4);
+    assert!(server.close().unwrap().success());
+}
