@@ -1,0 +1,374 @@
+//! What every tool shares: the `text` | `path` input, the input size limit,
+//! paging of long results, and structured results with an output schema.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::fsutil::{open_regular_file, read_to_string_limited};
+use mcp_servers_core::sandbox::SandboxError;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::TextServer;
+
+/// Default page size of a text result, in characters.
+pub const DEFAULT_MAX_LENGTH: usize = 20_000;
+/// Default page size of a list result (matches, chunks, items), in entries.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest structured result also sent as JSON text (for clients that only
+/// read the text content); larger ones are sent once, in structuredContent.
+pub const TEXT_COPY_LIMIT: usize = 64 * 1024;
+
+/// The input of a tool: inline text, or a file inside the allowed directories.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+pub struct Input {
+    /// The text to work on. Give this or `path`, not both.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A UTF-8 file inside the allowed directories to read instead of `text`
+    /// (absolute, or relative to the first allowed directory).
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// Loaded input: the text, and the real path it came from, if any.
+#[derive(Debug)]
+pub struct Loaded {
+    pub text: String,
+    pub path: Option<PathBuf>,
+}
+
+impl TextServer {
+    /// A user path through the sandbox, for reading.
+    pub fn resolve(&self, user_path: &str) -> ToolResult<PathBuf> {
+        self.sandbox
+            .resolve_existing(user_path)
+            .map_err(|e| match e {
+                SandboxError::NoRoots => ToolError::new(
+                    "no allowed directories are set, so `path` cannot be read: start the server \
+                 with directories (mcp-text /path/to/dir), use a client that provides MCP roots, \
+                 or pass the content inline",
+                ),
+                e => e.into(),
+            })
+    }
+
+    /// Loads `text` or `path` (exactly one), enforcing the input size limit.
+    pub async fn load(&self, input: Input) -> ToolResult<Loaded> {
+        self.load_named(input.text, input.path, "text", "path")
+            .await
+    }
+
+    /// Like [`load`](Self::load), with the argument names used in messages
+    /// (`a`/`path_a` for diff).
+    pub async fn load_named(
+        &self,
+        text: Option<String>,
+        path: Option<String>,
+        text_name: &str,
+        path_name: &str,
+    ) -> ToolResult<Loaded> {
+        let limit = self.config.max_input_bytes;
+        match (text, path) {
+            (Some(_), Some(_)) => Err(ToolError::new(format!(
+                "give either `{text_name}` or `{path_name}`, not both"
+            ))),
+            (None, None) => Err(ToolError::new(format!(
+                "missing input: give `{text_name}` (the text itself) or `{path_name}` (a file inside the allowed directories)"
+            ))),
+            (Some(text), None) => {
+                check_size(text.len() as u64, limit, &format!("`{text_name}`"))?;
+                Ok(Loaded { text, path: None })
+            }
+            (None, Some(user_path)) => {
+                let path = self.resolve(&user_path)?;
+                let read_path = path.clone();
+                let text = blocking(move || {
+                    let size = open_regular_file(&read_path)
+                        .and_then(|f| f.metadata())
+                        .map_err(|e| ToolError::io(&e, &read_path))?
+                        .len();
+                    check_size(size, limit, &read_path.display().to_string())?;
+                    read_to_string_limited(&read_path, limit).map_err(|e| match e.kind() {
+                        std::io::ErrorKind::FileTooLarge => ToolError::new(format!(
+                            "{} grew past the input limit of {limit} bytes while being read",
+                            read_path.display()
+                        )),
+                        std::io::ErrorKind::InvalidData => ToolError::new(e.to_string()),
+                        _ => ToolError::io(&e, &read_path),
+                    })
+                })
+                .await?;
+                Ok(Loaded {
+                    text,
+                    path: Some(path),
+                })
+            }
+        }
+    }
+
+    /// Loads `text` or the raw bytes of `path` (hash and encode work on
+    /// binary files too).
+    pub async fn load_bytes(&self, input: Input) -> ToolResult<Vec<u8>> {
+        let limit = self.config.max_input_bytes;
+        match (input.text, input.path) {
+            (Some(_), Some(_)) => Err(ToolError::new("give either `text` or `path`, not both")),
+            (None, None) => Err(ToolError::new(
+                "missing input: give `text` (the text itself) or `path` (a file inside the allowed directories)",
+            )),
+            (Some(text), None) => {
+                check_size(text.len() as u64, limit, "`text`")?;
+                Ok(text.into_bytes())
+            }
+            (None, Some(user_path)) => {
+                let path = self.resolve(&user_path)?;
+                blocking(move || {
+                    use std::io::Read;
+                    let file = open_regular_file(&path).map_err(|e| ToolError::io(&e, &path))?;
+                    let size = file.metadata().map_err(|e| ToolError::io(&e, &path))?.len();
+                    check_size(size, limit, &path.display().to_string())?;
+                    let mut data = Vec::with_capacity(size as usize);
+                    file.take(limit.saturating_add(1))
+                        .read_to_end(&mut data)
+                        .map_err(|e| ToolError::io(&e, &path))?;
+                    check_size(data.len() as u64, limit, &path.display().to_string())?;
+                    Ok(data)
+                })
+                .await
+            }
+        }
+    }
+}
+
+fn check_size(size: u64, limit: u64, what: &str) -> ToolResult<()> {
+    if size > limit {
+        return Err(ToolError::new(format!(
+            "input too large: {what} is {size} bytes, over the input limit of {limit} bytes; \
+             pass a smaller piece, or start the server with a larger --max-input-bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Paging of a long text result, in characters.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct TextPaging {
+    /// Character index to start the returned text at (for the next page of a
+    /// truncated result). Default 0.
+    #[serde(default)]
+    pub start_index: usize,
+    /// Most characters of text to return. Default 20000.
+    #[serde(default)]
+    pub max_length: Option<usize>,
+}
+
+/// One page of a text result.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TextPage {
+    /// The text (this page of it).
+    pub text: String,
+    /// Character index of the first returned character.
+    pub start_index: usize,
+    /// Length of the whole result in characters.
+    pub total_chars: usize,
+    /// Whether characters after this page were left out.
+    pub truncated: bool,
+    /// Where the next page starts, when truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_start_index: Option<usize>,
+    /// How to get the rest, when truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl TextPaging {
+    pub fn page(&self, text: &str) -> TextPage {
+        page_text(text, self.start_index, self.max_length)
+    }
+}
+
+/// Cuts `text` to the characters `start..start + max_length`.
+pub fn page_text(text: &str, start: usize, max_length: Option<usize>) -> TextPage {
+    let max = max_length.unwrap_or(DEFAULT_MAX_LENGTH).max(1);
+    let total = text.chars().count();
+    let start = start.min(total);
+    let mut indices = text.char_indices().map(|(i, _)| i).chain([text.len()]);
+    let from = indices.nth(start).unwrap_or(text.len());
+    let end_char = start.saturating_add(max).min(total);
+    let to = if end_char == total {
+        text.len()
+    } else {
+        text[from..]
+            .char_indices()
+            .nth(end_char - start)
+            .map_or(text.len(), |(i, _)| from + i)
+    };
+    let truncated = end_char < total;
+    TextPage {
+        text: text[from..to].to_owned(),
+        start_index: start,
+        total_chars: total,
+        truncated,
+        next_start_index: truncated.then_some(end_char),
+        note: truncated.then(|| {
+            format!(
+                "[truncated: showed characters {start}..{end_char} of {total}; \
+                 call again with start_index={end_char} for more]"
+            )
+        }),
+    }
+}
+
+/// Paging of a list result.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct ListPaging {
+    /// Number of entries to skip (for the next page). Default 0.
+    #[serde(default)]
+    pub offset: usize,
+    /// Most entries to return. Default 100.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Where a page of a list sits in the whole.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PageInfo {
+    /// Entries in the whole result.
+    pub total: usize,
+    /// Index of the first returned entry.
+    pub offset: usize,
+    /// Entries returned.
+    pub returned: usize,
+    /// Whether entries after this page were left out.
+    pub truncated: bool,
+    /// Offset of the next page, when truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+    /// How to get the rest, when truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl ListPaging {
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_LIMIT).max(1)
+    }
+
+    /// Whether the entry at `index` (counting all entries) is on this page.
+    pub fn wants(&self, index: usize) -> bool {
+        index >= self.offset && index - self.offset < self.limit()
+    }
+
+    pub fn info(&self, total: usize) -> PageInfo {
+        let offset = self.offset.min(total);
+        let end = offset.saturating_add(self.limit()).min(total);
+        let truncated = end < total;
+        PageInfo {
+            total,
+            offset,
+            returned: end - offset,
+            truncated,
+            next_offset: truncated.then_some(end),
+            note: truncated.then(|| {
+                format!(
+                    "[truncated: showed entries {offset}..{end} of {total}; \
+                     call again with offset={end} for more]"
+                )
+            }),
+        }
+    }
+
+    /// The page of `items`.
+    pub fn apply<T>(&self, items: Vec<T>) -> (Vec<T>, PageInfo) {
+        let info = self.info(items.len());
+        let page = items
+            .into_iter()
+            .skip(info.offset)
+            .take(info.returned)
+            .collect();
+        (page, info)
+    }
+}
+
+/// The output schema of a tool returning `T`.
+pub fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::common::schema_for_output::<T>()
+}
+
+/// A structured result: `value` in structuredContent, and the same JSON as
+/// text when it is small (clients that only read text still get it); a large
+/// one is not sent twice.
+pub fn data<T: Serialize>(value: &T) -> ToolResult<CallToolResult> {
+    let value = serde_json::to_value(value)
+        .map_err(|e| ToolError::new(format!("internal error: cannot serialize result: {e}")))?;
+    let json = value.to_string();
+    let text = if json.len() <= TEXT_COPY_LIMIT {
+        json
+    } else {
+        format!(
+            "The result is {} bytes of JSON, sent once in structuredContent; \
+             ask for a smaller page (max_length or limit) to also get it as text.",
+            json.len()
+        )
+    };
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(value);
+    Ok(result)
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`,
+/// given the byte offsets where lines start.
+pub fn line_col(text: &str, line_starts: &[usize], offset: usize) -> (usize, usize) {
+    let line = line_starts.partition_point(|&s| s <= offset).max(1);
+    let start = line_starts[line - 1];
+    let column = text[start..offset].chars().count() + 1;
+    (line, column)
+}
+
+/// Byte offsets where each line starts (the first is 0).
+pub fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_cut_on_characters_and_say_how_to_continue() {
+        let p = page_text("héllo wörld", 0, Some(5));
+        assert_eq!(p.text, "héllo");
+        assert!(p.truncated);
+        assert_eq!(p.next_start_index, Some(5));
+        assert!(p.note.unwrap().contains("start_index=5"));
+        let rest = page_text("héllo wörld", 5, Some(100));
+        assert_eq!(rest.text, " wörld");
+        assert!(!rest.truncated);
+        assert_eq!(page_text("abc", 10, None).text, "");
+    }
+
+    #[test]
+    fn list_paging() {
+        let paging = ListPaging {
+            offset: 1,
+            limit: Some(2),
+        };
+        let (page, info) = paging.apply(vec![1, 2, 3, 4]);
+        assert_eq!(page, [2, 3]);
+        assert_eq!(info.next_offset, Some(3));
+        assert!(paging.wants(2) && !paging.wants(3) && !paging.wants(0));
+    }
+
+    #[test]
+    fn lines_and_columns_are_one_based_chars() {
+        let text = "ab\nçd\n";
+        let starts = line_starts(text);
+        assert_eq!(line_col(text, &starts, 0), (1, 1));
+        assert_eq!(line_col(text, &starts, 3), (2, 1));
+        assert_eq!(line_col(text, &starts, 5), (2, 2));
+    }
+}

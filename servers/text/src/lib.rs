@@ -1,0 +1,316 @@
+//! mcp-text: exact text work for models, which are bad at counting, string
+//! surgery, hashing, encoding and diffing.
+//!
+//! It is also the workspace's complete example of the protocol beyond tools:
+//! prompts ([`prompts`]), resources and a resource template ([`resources`]),
+//! completions ([`TextServer::complete`]), logging notifications at the level
+//! the client sets ([`log`]), progress and cancellation for long inputs, and
+//! MCP roots that widen the directories `path` arguments may read.
+//!
+//! One [`TextServer`] serves one session: over HTTP each session gets its own
+//! sandbox and its own logging level.
+
+pub mod input;
+pub mod log;
+pub mod prompts;
+pub mod resources;
+pub mod tokenize;
+pub mod tools;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Parser;
+use mcp_servers_core::cli::ServeArgs;
+use mcp_servers_core::error::call_tool_guarded;
+use mcp_servers_core::sandbox::PathSandbox;
+use rmcp::handler::server::router::prompt::PromptRouter;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler, prompt_handler, tool_handler};
+
+/// Default cap on one input (inline `text` or a file), in bytes.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 32 * 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-text",
+    version,
+    about = "MCP text server: exact counts and tokens, search/replace, diff, transforms, \
+             encodings, hashes, JSON/YAML/TOML, Markdown and HTML",
+    after_help = "Every tool takes `text` inline, or `path`: a file inside the allowed \
+                  directories (the DIR arguments, replaced by the client's MCP roots when \
+                  it sends some). With no DIR and no roots, only inline text works."
+)]
+pub struct Cli {
+    /// Directories whose files the tools may read (and `replace` may write).
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// Largest input (inline text or file) a tool accepts, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_INPUT_BYTES, env = "MCP_TEXT_MAX_INPUT_BYTES")]
+    pub max_input_bytes: u64,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What every session shares.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Canonical command-line directories (the roots every session starts with).
+    pub roots: Vec<PathBuf>,
+    pub max_input_bytes: u64,
+}
+
+impl Config {
+    /// Checks the command line: every directory must exist and be a directory.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        let sandbox = PathSandbox::new(&cli.dirs).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid allowed directory: {e} (every DIR argument must be an existing directory)"
+            )
+        })?;
+        Ok(Self {
+            roots: sandbox.roots().to_vec(),
+            max_input_bytes: cli.max_input_bytes.max(1),
+        })
+    }
+}
+
+/// Builds one server per session from the shared configuration and routers.
+#[derive(Clone)]
+pub struct ServerFactory {
+    config: Arc<Config>,
+    tool_router: ToolRouter<TextServer>,
+    prompt_router: PromptRouter<TextServer>,
+}
+
+impl ServerFactory {
+    pub fn new(config: Config, serve: &ServeArgs) -> anyhow::Result<Self> {
+        let mut tool_router = TextServer::all_tools();
+        serve.tool_filter().apply(&mut tool_router)?;
+        Ok(Self {
+            config: Arc::new(config),
+            tool_router,
+            prompt_router: TextServer::prompt_router(),
+        })
+    }
+
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Self> {
+        Self::new(Config::from_cli(cli)?, &cli.serve)
+    }
+
+    /// A server for one new session, starting from the command-line roots.
+    pub fn session(&self) -> TextServer {
+        let sandbox = PathSandbox::empty();
+        for (path, err) in sandbox.set_roots(self.config.roots.clone()) {
+            tracing::warn!("allowed directory {} is gone: {err}", path.display());
+        }
+        TextServer {
+            tool_router: self.tool_router.clone(),
+            prompt_router: self.prompt_router.clone(),
+            sandbox: Arc::new(sandbox),
+            config: self.config.clone(),
+            log: log::ClientLog::default(),
+        }
+    }
+}
+
+/// The text server of one session.
+#[derive(Clone)]
+pub struct TextServer {
+    tool_router: ToolRouter<Self>,
+    prompt_router: PromptRouter<Self>,
+    pub(crate) sandbox: Arc<PathSandbox>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) log: log::ClientLog,
+}
+
+impl TextServer {
+    /// Every tool, before the tool filter.
+    pub fn all_tools() -> ToolRouter<Self> {
+        Self::stats_router()
+            + Self::search_router()
+            + Self::diff_router()
+            + Self::transform_router()
+            + Self::encode_router()
+    }
+
+    /// Asks the client for its roots and makes them the allowed directories.
+    /// Roots are deprecated in the newest protocol version but most clients
+    /// still speak them.
+    #[allow(deprecated)]
+    async fn refresh_roots(&self, peer: &Peer<RoleServer>) {
+        let result = match peer.list_roots().await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::warn!("failed to request roots from the client: {e}");
+                return;
+            }
+        };
+        let valid: Vec<PathBuf> = result
+            .roots
+            .iter()
+            .filter_map(|root| root_uri_to_path(&root.uri))
+            .filter(|path| path.is_dir())
+            .collect();
+        if valid.is_empty() {
+            tracing::warn!("the client sent no usable root; keeping the allowed directories");
+            return;
+        }
+        for (path, err) in self.sandbox.set_roots(valid) {
+            tracing::warn!("skipping root {}: {err}", path.display());
+        }
+    }
+}
+
+/// The local path of a root URI: `file://` URIs are percent-decoded
+/// (`file:///a%20b`, `file://localhost/a`); anything else is taken as a path.
+pub fn root_uri_to_path(uri: &str) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let Some(rest) = uri.strip_prefix("file://") else {
+        return (!uri.is_empty() && !uri.contains("://")).then(|| PathBuf::from(uri));
+    };
+    let path = match rest.strip_prefix("localhost") {
+        Some(after) if after.starts_with('/') => after,
+        _ => rest,
+    };
+    if !path.starts_with('/') {
+        return None;
+    }
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    if bytes.contains(&0) {
+        return None;
+    }
+    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+#[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for TextServer {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        call_tool_guarded(&self.tool_router, self, request, context).await
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(self, &request.uri).await.map(Into::into)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Ok(prompts::complete(self, &request))
+    }
+
+    #[allow(deprecated)] // logging: deprecated in the newest protocol, still used by clients.
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log.set_level(request.level);
+        Ok(())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let supports_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
+        if supports_roots {
+            self.refresh_roots(&context.peer).await;
+        }
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        self.refresh_roots(&context.peer).await;
+    }
+
+    // Logging: deprecated in the newest protocol (SEP-2577), still used by clients.
+    #[allow(deprecated)]
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_logging()
+                .enable_completions()
+                .enable_prompts()
+                .enable_resources()
+                .enable_tools()
+                .build(),
+        )
+        .with_server_info(Implementation::new("mcp-text", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Exact text work: counts and token counts (text_stats), search and replace \
+             (literal or regex), diff, case and Unicode transforms, encode/decode, hashes, \
+             JSON/YAML/TOML, Markdown, HTML to Markdown, chunking and extraction. Every tool \
+             takes `text` inline or `path` (a file inside the allowed directories). Use these \
+             instead of counting, hashing or editing by hand.",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_uris_are_decoded() {
+        assert_eq!(
+            root_uri_to_path("file:///tmp/a%20b"),
+            Some(PathBuf::from("/tmp/a b"))
+        );
+        assert_eq!(root_uri_to_path("https://example.com/x"), None);
+    }
+
+    #[test]
+    fn every_tool_has_a_title_annotations_and_an_output_schema() {
+        for tool in TextServer::all_tools().list_all() {
+            assert!(tool.title.is_some(), "{} has no title", tool.name);
+            assert!(
+                tool.annotations.is_some(),
+                "{} has no annotations",
+                tool.name
+            );
+            assert!(
+                tool.output_schema.is_some(),
+                "{} has no output schema",
+                tool.name
+            );
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Token counts with OpenAI's BPE vocabularies, exactly as the reference
+//! `tiktoken` counts them. The vocabularies ship inside `tiktoken-rs`, so
+//! this works offline; each is loaded once, on first use.
+//!
+//! Text is encoded as ordinary text: special tokens such as `<|endoftext|>`
+//! are counted as the characters they are made of, which is what Python's
+//! `len(enc.encode(text, disallowed_special=()))` gives.
+
+use mcp_servers_core::error::ToolError;
+use tiktoken_rs::CoreBPE;
+
+/// A tokenizer this server knows.
+#[derive(Debug, Clone, Copy, serde::Serialize, schemars::JsonSchema)]
+pub struct TokenizerInfo {
+    pub name: &'static str,
+    /// Models that use it.
+    pub models: &'static str,
+}
+
+/// Every tokenizer, the default ones first.
+pub const TOKENIZERS: &[TokenizerInfo] = &[
+    TokenizerInfo {
+        name: "o200k_base",
+        models: "GPT-4o, GPT-4.1, GPT-5, o1, o3, o4-mini",
+    },
+    TokenizerInfo {
+        name: "cl100k_base",
+        models: "GPT-4, GPT-3.5-turbo, text-embedding-ada-002, text-embedding-3",
+    },
+    TokenizerInfo {
+        name: "p50k_base",
+        models: "Codex, text-davinci-002, text-davinci-003",
+    },
+    TokenizerInfo {
+        name: "r50k_base",
+        models: "GPT-3 (davinci, curie, babbage, ada)",
+    },
+];
+
+/// What text_stats counts when not told otherwise.
+pub const DEFAULT_TOKENIZERS: [&str; 2] = ["o200k_base", "cl100k_base"];
+
+pub fn names() -> Vec<&'static str> {
+    TOKENIZERS.iter().map(|t| t.name).collect()
+}
+
+/// Fails with the list of known names unless `name` is one (without
+/// loading the vocabulary).
+pub fn bpe_name_known(name: &str) -> Result<(), ToolError> {
+    if TOKENIZERS.iter().any(|t| t.name == name) {
+        Ok(())
+    } else {
+        Err(unknown(name))
+    }
+}
+
+fn unknown(name: &str) -> ToolError {
+    ToolError::new(format!(
+        "unknown tokenizer '{name}'; known: {}",
+        names().join(", ")
+    ))
+}
+
+/// The encoder called `name` (loaded on first use).
+pub fn bpe(name: &str) -> Result<&'static CoreBPE, ToolError> {
+    Ok(match name {
+        "o200k_base" => tiktoken_rs::o200k_base_singleton(),
+        "cl100k_base" => tiktoken_rs::cl100k_base_singleton(),
+        "p50k_base" => tiktoken_rs::p50k_base_singleton(),
+        "r50k_base" => tiktoken_rs::r50k_base_singleton(),
+        other => return Err(unknown(other)),
+    })
+}
+
+/// Number of tokens `text` encodes to.
+pub fn count(bpe: &CoreBPE, text: &str) -> usize {
+    bpe.encode_ordinary(text).len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(name: &str, text: &str) -> usize {
+        count(bpe(name).unwrap(), text)
+    }
+
+    #[test]
+    fn known_counts() {
+        // From tiktoken's own test suite and tiktoken-rs's published vectors.
+        assert_eq!(n("cl100k_base", "hello world"), 2);
+        assert_eq!(n("o200k_base", "hello world"), 2);
+        assert_eq!(n("r50k_base", "hello world"), 2);
+        assert_eq!(n("cl100k_base", ""), 0);
+        // tiktoken: enc.encode("hello <|endoftext|>", allowed_special="all")
+        // is [15339, 220, 100257]; as ordinary text the marker is several tokens.
+        assert!(n("cl100k_base", "hello <|endoftext|>") > 3);
+        assert_eq!(
+            bpe("cl100k_base").unwrap().encode_ordinary("hello world"),
+            [15339, 1917]
+        );
+        assert_eq!(
+            bpe("o200k_base").unwrap().encode_ordinary("hello world"),
+            [24912, 2375]
+        );
+    }
+
+    #[test]
+    fn unknown_tokenizer_names_the_known_ones() {
+        let err = bpe_name_known("gpt2").unwrap_err().to_string();
+        assert!(bpe("gpt2").is_err());
+        assert!(
+            err.contains("o200k_base") && err.contains("cl100k_base"),
+            "{err}"
+        );
+    }
+}

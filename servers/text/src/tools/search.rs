@@ -1,0 +1,432 @@
+//! search and replace: literal or regex, with exact positions.
+
+use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::fsutil::atomic_write;
+use mcp_servers_core::progress::Progress;
+use regex::{Regex, RegexBuilder};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Ticker;
+use super::diff::unified;
+use crate::TextServer;
+use crate::input::{
+    Input, ListPaging, PageInfo, TextPage, TextPaging, data, line_col, line_starts, schema,
+};
+use crate::log::Level;
+
+/// Largest compiled regex, in bytes.
+const REGEX_SIZE_LIMIT: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct PatternParams {
+    /// What to look for: literal text, or a regex when `regex` is true.
+    pub pattern: String,
+    /// Treat `pattern` as a regular expression in Rust `regex` syntax
+    /// (https://docs.rs/regex/latest/regex/#syntax): no look-around or
+    /// backreferences; `^`/`$` match at line starts/ends; `(?s)` lets `.`
+    /// match newlines. Default false (literal).
+    #[serde(default)]
+    pub regex: bool,
+    /// Match case exactly. Default true.
+    #[serde(default = "yes")]
+    pub case_sensitive: bool,
+    /// Only match whole words (the match must start and end at word
+    /// boundaries). Default false.
+    #[serde(default)]
+    pub whole_word: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PatternParams {
+    pub fn compile(&self) -> ToolResult<Regex> {
+        if self.pattern.is_empty() {
+            return Err(ToolError::new("`pattern` is empty"));
+        }
+        let mut source = if self.regex {
+            self.pattern.clone()
+        } else {
+            regex::escape(&self.pattern)
+        };
+        if self.whole_word {
+            source = format!(r"\b(?:{source})\b");
+        }
+        RegexBuilder::new(&source)
+            .case_insensitive(!self.case_sensitive)
+            .multi_line(true)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| ToolError::new(format!("invalid regex: {e}")))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchParams {
+    #[serde(flatten)]
+    pub input: Input,
+    #[serde(flatten)]
+    pub pattern: PatternParams,
+    /// Lines of context to include before and after each match. Default 0.
+    #[serde(default)]
+    pub context: usize,
+    /// Most matches to return (alias of `limit`). Default 100.
+    #[serde(default)]
+    pub max_results: Option<usize>,
+    #[serde(flatten)]
+    pub paging: ListPaging,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Group {
+    /// Group number (1 is the first parenthesised group).
+    pub index: usize,
+    /// Group name for `(?P<name>...)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The captured text; absent when the group did not take part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byte_offset: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Match {
+    /// The matched text.
+    pub text: String,
+    /// 1-based line of the match start.
+    pub line: usize,
+    /// 1-based column of the match start, in characters.
+    pub column: usize,
+    /// 1-based line and column just past the match end.
+    pub end_line: usize,
+    pub end_column: usize,
+    /// Byte offsets of the match in the UTF-8 input: [byte_offset, byte_end).
+    pub byte_offset: usize,
+    pub byte_end: usize,
+    /// The whole line (or lines) the match is on, without line endings.
+    pub line_text: String,
+    /// Capture groups (regex only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context_before: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context_after: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchOutput {
+    pub matches: Vec<Match>,
+    /// Position of this page among all matches (total = all matches).
+    pub page: PageInfo,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReplaceParams {
+    #[serde(flatten)]
+    pub input: Input,
+    #[serde(flatten)]
+    pub pattern: PatternParams,
+    /// Replacement text. With `regex`, `$1`, `${name}` and `$0` insert
+    /// captures and `$$` is a literal `$`; without, it is taken literally.
+    pub replacement: String,
+    /// Replace at most this many matches, first to last. Default: all.
+    #[serde(default)]
+    pub count: Option<usize>,
+    /// Only preview: return a unified diff and change nothing. With `path`,
+    /// false (the default) rewrites the file atomically.
+    #[serde(default, rename = "dryRun", alias = "dry_run")]
+    pub dry_run: bool,
+    #[serde(flatten)]
+    pub paging: TextPaging,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReplaceOutput {
+    /// Matches replaced (or that would be, in a dry run).
+    pub replacements: usize,
+    /// Matches in the whole input.
+    pub total_matches: usize,
+    pub dry_run: bool,
+    /// The file written, when `path` was given and this was not a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written: Option<String>,
+    /// Unified diff of the change (dry runs and file edits), paged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<TextPage>,
+    /// The new text (inline input, not a dry run), paged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<TextPage>,
+}
+
+#[tool_router(router = search_router, vis = "pub(crate)")]
+impl TextServer {
+    #[tool(
+        title = "Search Text",
+        description = "Find every match of a literal string or a regex (Rust regex syntax: no look-around or backreferences; ^ and $ match at line boundaries) with exact 1-based line and column (in characters), byte offsets, capture groups and optional context lines. Paged: `offset`, `limit`/`max_results` (default 100); `page.total` is the number of all matches. Input: `text` or `path`.",
+        output_schema = schema::<SearchOutput>(),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    pub async fn search(
+        &self,
+        Parameters(p): Parameters<SearchParams>,
+        context: RequestContext<RoleServer>,
+    ) -> ToolResult<CallToolResult> {
+        let re = p.pattern.compile()?;
+        let loaded = self.load(p.input).await?;
+        let mut paging = p.paging;
+        if paging.limit.is_none() {
+            paging.limit = p.max_results;
+        }
+        let progress = Progress::from_context(&context);
+        let reporter = progress.clone();
+        let ctx = p.context;
+        let out = blocking(move || search(&loaded.text, &re, ctx, &paging, &reporter)).await?;
+        progress.flush().await;
+        if out.page.truncated {
+            self.log
+                .send(
+                    &context.peer,
+                    Level::Info,
+                    format!(
+                        "search: {} matches, returned {}",
+                        out.page.total, out.page.returned
+                    ),
+                )
+                .await;
+        }
+        data(&out)
+    }
+
+    #[tool(
+        title = "Replace Text",
+        description = "Replace matches of a literal string or a regex (Rust regex syntax; `$1`/`${name}` in `replacement` insert captures) exactly, optionally only the first `count`. `dryRun: true` returns a unified diff and changes nothing. With `text`, returns the new text (paged by start_index/max_length); with `path`, rewrites the file atomically and returns the diff.",
+        output_schema = schema::<ReplaceOutput>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    pub async fn replace(
+        &self,
+        Parameters(p): Parameters<ReplaceParams>,
+        context: RequestContext<RoleServer>,
+    ) -> ToolResult<CallToolResult> {
+        let re = p.pattern.compile()?;
+        let literal = !p.pattern.regex;
+        let loaded = self.load(p.input).await?;
+        let progress = Progress::from_context(&context);
+        progress.check()?;
+        let limit = p.count.unwrap_or(usize::MAX);
+        let replacement = p.replacement;
+        let dry_run = p.dry_run;
+        let paging = p.paging;
+        let path = loaded.path.clone();
+        let out = blocking(move || {
+            let text = loaded.text;
+            let total_matches = re.find_iter(&text).count();
+            let replacements = total_matches.min(limit);
+            let new = if literal {
+                re.replacen(&text, limit, regex::NoExpand(&replacement))
+            } else {
+                re.replacen(&text, limit, replacement.as_str())
+            };
+            let label = path
+                .as_ref()
+                .map_or_else(|| "text".to_owned(), |p| p.display().to_string());
+            let mut out = ReplaceOutput {
+                replacements,
+                total_matches,
+                dry_run,
+                written: None,
+                diff: None,
+                result: None,
+            };
+            if dry_run || path.is_some() {
+                out.diff = Some(paging.page(&unified(&text, &new, &label, &label, 3)));
+            }
+            if !dry_run {
+                match &path {
+                    Some(path) => {
+                        if replacements > 0 {
+                            atomic_write(path, new.as_bytes())
+                                .map_err(|e| ToolError::io(&e, path))?;
+                        }
+                        out.written = Some(path.display().to_string());
+                    }
+                    None => out.result = Some(paging.page(&new)),
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+        if let Some(written) = &out.written {
+            self.log
+                .send(
+                    &context.peer,
+                    Level::Notice,
+                    format!("replace: {} replacements in {written}", out.replacements),
+                )
+                .await;
+        }
+        data(&out)
+    }
+}
+
+/// Every match of `re` in `text`; the page `paging` asks for is filled in,
+/// the others only counted.
+pub fn search(
+    text: &str,
+    re: &Regex,
+    context: usize,
+    paging: &ListPaging,
+    progress: &Progress,
+) -> ToolResult<SearchOutput> {
+    let starts = line_starts(text);
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let names: Vec<Option<String>> = re.capture_names().map(|n| n.map(str::to_owned)).collect();
+    let has_groups = re.captures_len() > 1;
+    let mut ticker = Ticker::new(progress.clone(), text.len(), 4096);
+    let mut matches = Vec::new();
+    let mut total = 0;
+    for caps in re.captures_iter(text) {
+        let Some(m) = caps.get(0) else { continue };
+        ticker.tick(m.start())?;
+        if paging.wants(total) {
+            let (line, column) = line_col(text, &starts, m.start());
+            let (end_line, end_column) = line_col(text, &starts, m.end());
+            let last_line = if m.end() > m.start() && text[..m.end()].ends_with('\n') {
+                end_line - 1
+            } else {
+                end_line
+            };
+            let groups = if has_groups {
+                (1..caps.len())
+                    .map(|i| Group {
+                        index: i,
+                        name: names[i].clone(),
+                        text: caps.get(i).map(|g| g.as_str().to_owned()),
+                        byte_offset: caps.get(i).map(|g| g.start()),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let before_from = line.saturating_sub(context).max(1);
+            let after_to = (last_line + context).min(lines.len());
+            matches.push(Match {
+                text: m.as_str().to_owned(),
+                line,
+                column,
+                end_line,
+                end_column,
+                byte_offset: m.start(),
+                byte_end: m.end(),
+                line_text: lines[line - 1..last_line.max(line)].join("\n"),
+                groups,
+                context_before: lines[before_from - 1..line - 1]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                context_after: lines[last_line.max(line)..after_to]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+            });
+        }
+        total += 1;
+    }
+    Ok(SearchOutput {
+        matches,
+        page: paging.info(total),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(p: &str, regex: bool, case_sensitive: bool) -> Regex {
+        PatternParams {
+            pattern: p.to_owned(),
+            regex,
+            case_sensitive,
+            whole_word: false,
+        }
+        .compile()
+        .unwrap()
+    }
+
+    fn run(text: &str, re: &Regex, context: usize) -> SearchOutput {
+        search(text, re, context, &ListPaging::default(), &Progress::none()).unwrap()
+    }
+
+    #[test]
+    fn literal_matches_have_lines_and_char_columns() {
+        let out = run("héllo a.b\nxa.b\n", &pattern("a.b", false, true), 0);
+        assert_eq!(out.page.total, 2);
+        assert_eq!((out.matches[0].line, out.matches[0].column), (1, 7));
+        assert_eq!(out.matches[0].byte_offset, 7);
+        assert_eq!((out.matches[1].line, out.matches[1].column), (2, 2));
+        assert_eq!(out.matches[1].line_text, "xa.b");
+    }
+
+    #[test]
+    fn regex_groups_case_and_context() {
+        let text = "one\nKey = 1\nkey = 22\nlast\n";
+        let out = run(text, &pattern(r"(?P<k>key) = (\d+)", true, false), 1);
+        assert_eq!(out.page.total, 2);
+        let m = &out.matches[1];
+        assert_eq!(m.groups[0].name.as_deref(), Some("k"));
+        assert_eq!(m.groups[1].text.as_deref(), Some("22"));
+        assert_eq!(m.context_before, ["Key = 1"]);
+        assert_eq!(m.context_after, ["last"]);
+        assert!(run("^x", &pattern("^x$", true, true), 0).matches.is_empty());
+    }
+
+    #[test]
+    fn invalid_regex_is_a_clear_error() {
+        let err = PatternParams {
+            pattern: "(".into(),
+            regex: true,
+            case_sensitive: true,
+            whole_word: false,
+        }
+        .compile()
+        .unwrap_err();
+        assert!(err.message().starts_with("invalid regex"), "{err}");
+    }
+
+    #[test]
+    fn paging_counts_everything_and_fills_one_page() {
+        let paging = ListPaging {
+            offset: 2,
+            limit: Some(2),
+        };
+        let out = search(
+            "aaaaa",
+            &pattern("a", false, true),
+            0,
+            &paging,
+            &Progress::none(),
+        )
+        .unwrap();
+        assert_eq!(out.page.total, 5);
+        assert_eq!(out.matches.len(), 2);
+        assert_eq!(out.matches[0].byte_offset, 2);
+        assert_eq!(out.page.next_offset, Some(4));
+    }
+}
