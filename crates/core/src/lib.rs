@@ -9,5 +9,6 @@ pub mod content;
 pub mod error;
 pub mod fsutil;
 pub mod progress;
+pub mod roots;
 pub mod sandbox;
 pub mod serve;

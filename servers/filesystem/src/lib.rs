@@ -14,12 +14,13 @@ use std::sync::Arc;
 use clap::Parser;
 use mcp_servers_core::cli::ServeArgs;
 use mcp_servers_core::error::call_tool_guarded;
+use mcp_servers_core::roots;
 use mcp_servers_core::sandbox::PathSandbox;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 /// Default cap on a text file read whole (or a batch of them), in bytes.
@@ -161,77 +162,6 @@ impl FilesystemServer {
             + Self::write_router()
             + Self::edit_router()
     }
-
-    /// Asks the client for its roots and makes them the allowed directories.
-    /// Roots are deprecated in the newest protocol version but most clients
-    /// still speak them.
-    #[allow(deprecated)]
-    async fn refresh_roots(&self, peer: &Peer<RoleServer>) {
-        let result = match peer.list_roots().await {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::warn!("Failed to request roots from client: {e}");
-                return;
-            }
-        };
-        let mut candidates = Vec::new();
-        for root in &result.roots {
-            match root_uri_to_path(&root.uri) {
-                Some(path) => candidates.push(path),
-                None => tracing::warn!("Skipping invalid root URI: {}", root.uri),
-            }
-        }
-        // Only existing directories count; with none, the current set stays
-        // (as the official server does).
-        let valid: Vec<PathBuf> = candidates
-            .into_iter()
-            .filter(|path| match std::fs::metadata(path) {
-                Ok(meta) if meta.is_dir() => true,
-                _ => {
-                    tracing::warn!(
-                        "Skipping root that is not an existing directory: {}",
-                        path.display()
-                    );
-                    false
-                }
-            })
-            .collect();
-        if valid.is_empty() {
-            tracing::warn!(
-                "No valid root directories provided by client; keeping the current allowed directories"
-            );
-            return;
-        }
-        for (path, err) in self.sandbox.set_roots(valid) {
-            tracing::warn!("Skipping root {}: {err}", path.display());
-        }
-        tracing::info!(
-            "Updated allowed directories from MCP roots: {} valid directories",
-            self.sandbox.roots().len()
-        );
-    }
-}
-
-/// The local path of a root URI: `file://` URIs are percent-decoded
-/// (`file:///a%20b`, `file://localhost/a`); anything else is taken as a path.
-pub fn root_uri_to_path(uri: &str) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    let Some(rest) = uri.strip_prefix("file://") else {
-        return (!uri.is_empty() && !uri.contains("://")).then(|| PathBuf::from(uri));
-    };
-    let path = match rest.strip_prefix("localhost") {
-        Some(after) if after.starts_with('/') => after,
-        _ => rest,
-    };
-    if !path.starts_with('/') {
-        return None;
-    }
-    let path = path.split(['?', '#']).next().unwrap_or(path);
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
-    if bytes.contains(&0) {
-        return None;
-    }
-    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -245,22 +175,11 @@ impl ServerHandler for FilesystemServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let supports_roots = context
-            .peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.roots.is_some());
-        if supports_roots {
-            self.refresh_roots(&context.peer).await;
-        } else {
-            tracing::warn!(
-                "Client does not support MCP Roots, using allowed directories set from server args: {}",
-                display_roots(&self.sandbox)
-            );
-        }
+        roots::on_initialized(&self.sandbox, &context.peer).await;
     }
 
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
-        self.refresh_roots(&context.peer).await;
+        roots::refresh(&self.sandbox, &context.peer).await;
     }
 
     fn get_info(&self) -> ServerConfig {
@@ -277,40 +196,9 @@ impl ServerHandler for FilesystemServer {
     }
 }
 
-fn display_roots(sandbox: &PathSandbox) -> String {
-    let roots = sandbox.roots();
-    if roots.is_empty() {
-        return "(none)".to_owned();
-    }
-    roots
-        .iter()
-        .map(|r| r.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn root_uris_are_decoded() {
-        assert_eq!(
-            root_uri_to_path("file:///tmp/a%20b/%C3%A9"),
-            Some(PathBuf::from("/tmp/a b/é"))
-        );
-        assert_eq!(
-            root_uri_to_path("file://localhost/srv"),
-            Some(PathBuf::from("/srv"))
-        );
-        assert_eq!(
-            root_uri_to_path("/plain/path"),
-            Some(PathBuf::from("/plain/path"))
-        );
-        assert_eq!(root_uri_to_path("https://example.com/x"), None);
-        assert_eq!(root_uri_to_path("file://host/x"), None);
-        assert_eq!(root_uri_to_path("file:///a%00b"), None);
-    }
 
     #[test]
     fn read_only_removes_every_writing_tool() {
