@@ -213,6 +213,19 @@ async fn tools_have_titles_annotations_schemas_and_camel_case_arguments() {
     client.cancel().await.unwrap();
 }
 
+/// Clients on the official SDKs reject a result without structured content
+/// when the tool declares an output schema, whatever its size.
+#[tokio::test]
+async fn large_text_results_still_carry_structured_content() {
+    let fx = Fixture::new();
+    let client = fx.client(&[]).await;
+    let big = "y".repeat(200 * 1024);
+    std::fs::write(fx.p("big.txt"), &big).unwrap();
+    let result = call(&client, "read_text_file", json!({"path": fx.p("big.txt")})).await;
+    assert_eq!(text_of(&result).len(), big.len());
+    assert_eq!(result.structured_content, Some(json!({ "content": big })));
+}
+
 #[tokio::test]
 async fn read_text_file_whole_head_tail_and_ranges() {
     let fx = Fixture::new();

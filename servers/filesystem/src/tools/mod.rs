@@ -2,8 +2,9 @@
 //!
 //! Text results follow the official server: the text, plus
 //! `structuredContent: {content: <the same text>}` matching the declared
-//! output schema, except that text over [`STRUCTURED_COPY_LIMIT`] is sent
-//! once only (as text), never twice.
+//! output schema. The copy is required, whatever the size: clients built on
+//! the official SDKs reject a result whose tool declares an output schema but
+//! carries no structured content.
 
 pub mod edit;
 pub mod info;
@@ -19,9 +20,6 @@ use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-/// Largest text also copied into `structuredContent`.
-pub const STRUCTURED_COPY_LIMIT: usize = 64 * 1024;
-
 /// The output schema of every text tool: `{content: string}`.
 #[derive(Serialize, JsonSchema)]
 pub struct TextOutput {
@@ -35,10 +33,9 @@ pub(crate) fn text_output_schema() -> Arc<JsonObject> {
 
 /// A text result in the official server's shape.
 pub(crate) fn text_result(text: String) -> CallToolResult {
-    let structured =
-        (text.len() <= STRUCTURED_COPY_LIMIT).then(|| serde_json::json!({ "content": text }));
+    let structured = serde_json::json!({ "content": text });
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = structured;
+    result.structured_content = Some(structured);
     result
 }
 
