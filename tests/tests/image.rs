@@ -215,7 +215,14 @@ async fn lists_tools_with_schemas_and_annotations() {
     let client = fx.client(&[]).await;
     let tools = client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    for name in ["image_info", "transform"] {
+    for name in [
+        "image_info",
+        "transform",
+        "prepare_for_model",
+        "compare",
+        "contact_sheet",
+        "batch_transform",
+    ] {
         assert!(names.contains(&name), "{names:?}");
     }
     for tool in &tools {
@@ -661,4 +668,309 @@ fn stdout_is_protocol_only_with_trace_logging() {
         .unwrap();
     assert_eq!(answer["result"]["structuredContent"]["width"], 4);
     assert!(server.close().unwrap().success());
+}
+
+#[tokio::test]
+async fn prepare_for_model_fits_each_family_budget() {
+    let fx = Fixture::new();
+    let photo = fx.image("photo.jpg", &gradient(2400, 1600), ImageFormat::Jpeg);
+    let client = fx.client(&[]).await;
+    let (result, out) = ok(&client, "prepare_for_model", json!({"path": photo})).await;
+    assert_eq!(out["model"], "claude");
+    assert_eq!(out["original"]["width"], 2400);
+    let (w, h) = (
+        out["prepared"]["width"].as_u64().unwrap(),
+        out["prepared"]["height"].as_u64().unwrap(),
+    );
+    assert!(w <= 1568 && h <= 1568 && w * h <= 1_150_000, "{w}x{h}");
+    assert_eq!(out["prepared"]["format"], "jpeg");
+    assert_eq!(out["downscaled"], true);
+    assert_eq!(out["original_rejected"], false);
+    let (img, mime) = inline_image(&result);
+    assert_eq!(mime, "image/jpeg");
+    assert_eq!(u64::from(img.width()), w);
+    assert!(text_of(&result).contains("tokens"), "{}", text_of(&result));
+
+    let (_, out) = ok(
+        &client,
+        "prepare_for_model",
+        json!({"path": photo, "model": "gemini"}),
+    )
+    .await;
+    assert_eq!(out["original"]["tokens"], 4 * 3 * 258);
+    assert_eq!(out["prepared"]["width"], 1536);
+    assert_eq!(out["prepared"]["tokens"], 4 * 258);
+    assert_eq!(out["tokens_saved"], 8 * 258);
+
+    // A few-colour screenshot goes out as PNG; GPT-4o tiles.
+    let screenshot = DynamicImage::ImageRgb8(RgbImage::from_fn(1024, 1024, |x, y| {
+        if (x / 64 + y / 64) % 2 == 0 {
+            Rgb([255, 255, 255])
+        } else {
+            Rgb([20, 40, 200])
+        }
+    }));
+    let data = b64(&encoded(&screenshot, ImageFormat::Png));
+    let (result, out) = ok(
+        &client,
+        "prepare_for_model",
+        json!({"data": data, "model": "gpt-4o"}),
+    )
+    .await;
+    assert_eq!(out["prepared"]["format"], "png");
+    assert_eq!(
+        (
+            out["prepared"]["width"].as_u64(),
+            out["prepared"]["height"].as_u64()
+        ),
+        (Some(768), Some(768))
+    );
+    assert_eq!(out["prepared"]["tokens"], 765);
+    assert_eq!(inline_image(&result).1, "image/png");
+
+    // Never upscaled; EXIF orientation applied.
+    let small = fx.write("small.jpg", &jpeg_with_exif(&gradient(40, 20), 6, "Cam"));
+    let (_, out) = ok(&client, "prepare_for_model", json!({"path": small})).await;
+    assert_eq!(
+        (
+            out["prepared"]["width"].as_u64(),
+            out["prepared"]["height"].as_u64()
+        ),
+        (Some(20), Some(40))
+    );
+    assert_eq!(out["downscaled"], false);
+    let e = err(
+        &client,
+        "prepare_for_model",
+        json!({"path": small, "model": "llava"}),
+    )
+    .await;
+    assert!(!e.is_empty());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn compare_measures_differences_and_draws_a_diff() {
+    let fx = Fixture::new();
+    let a = gradient(50, 40);
+    let mut b = a.to_rgb8();
+    for x in 0..50 {
+        b.put_pixel(x, 10, Rgb([0, 255, 0]));
+    }
+    let pa = fx.image("a.png", &a, ImageFormat::Png);
+    let pb = fx.image("b.png", &DynamicImage::ImageRgb8(b), ImageFormat::Png);
+    let client = fx.client(&[]).await;
+
+    let (result, out) = ok(
+        &client,
+        "compare",
+        json!({"path_a": pa, "data_b": b64(&fs::read(&pa).unwrap())}),
+    )
+    .await;
+    assert_eq!(out["identical"], true);
+    assert_eq!(out["changed_pixels"], 0);
+    assert!(out.get("psnr_db").is_none());
+    assert!(result.content.iter().all(|c| c.as_image().is_none()));
+
+    let diff_path = fx.p("diff.png");
+    let (result, out) = ok(
+        &client,
+        "compare",
+        json!({"path_a": pa, "path_b": pb, "return_diff": true, "diff_output_path": diff_path}),
+    )
+    .await;
+    assert_eq!(out["identical"], false);
+    assert_eq!(out["same_dimensions"], true);
+    assert_eq!(out["changed_pixels"], 50);
+    assert_eq!(out["changed_share"], 0.025);
+    assert!(out["psnr_db"].as_f64().unwrap() > 10.0);
+    assert!(out["mean_absolute_error"].as_f64().unwrap() > 0.0);
+    let (diff, mime) = inline_image(&result);
+    assert_eq!(mime, "image/png");
+    assert_eq!(diff.to_rgba8().get_pixel(7, 10).0, [255, 0, 0, 255]);
+    assert_ne!(diff.to_rgba8().get_pixel(7, 11).0, [255, 0, 0, 255]);
+    assert!(resource_link_uri(&result).unwrap().ends_with("/diff.png"));
+    assert_eq!(image::open(&diff_path).unwrap().dimensions(), (50, 40));
+
+    let half = fx.image("half.png", &gradient(25, 20), ImageFormat::Png);
+    let (_, out) = ok(&client, "compare", json!({"path_a": pa, "path_b": half})).await;
+    assert_eq!(out["same_dimensions"], false);
+    assert_eq!(out["resized_b"], true);
+    assert!(out["mean_absolute_error"].as_f64().unwrap() < 10.0);
+
+    let e = err(&client, "compare", json!({"path_a": pa})).await;
+    assert!(e.contains("path_b"), "{e}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn contact_sheet_numbers_a_grid_and_reports_bad_files() {
+    let fx = Fixture::new();
+    let paths = vec![
+        fx.image("1.png", &gradient(300, 200), ImageFormat::Png),
+        fx.image("2.jpg", &gradient(100, 400), ImageFormat::Jpeg),
+        fx.image("3.gif", &gradient(64, 64), ImageFormat::Gif),
+        fx.write("4.png", b"not an image"),
+    ];
+    let client = fx.client(&[]).await;
+    let (result, out) = ok(
+        &client,
+        "contact_sheet",
+        json!({"paths": paths, "cell_size": 64}),
+    )
+    .await;
+    assert_eq!(
+        (out["columns"].as_u64(), out["rows"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let images = out["images"].as_array().unwrap();
+    assert_eq!(images.len(), 4);
+    assert_eq!(images[0]["index"], 1);
+    assert_eq!(images[1]["height"], 400);
+    assert!(
+        images[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a supported image")
+    );
+    assert!(text_of(&result).contains("#4"), "{}", text_of(&result));
+    let (sheet, mime) = inline_image(&result);
+    assert_eq!(mime, "image/png");
+    // 2 columns of 64 px cells with 4 px padding; label strips of 18 px.
+    assert_eq!(sheet.width(), 2 * (64 + 4) + 4);
+    assert_eq!(sheet.height(), 2 * (64 + 18 + 4) + 4);
+    let rgba = sheet.to_rgba8();
+    let label_row = 4 + 64 + 4..4 + 64 + 4 + 10;
+    let dark = label_row
+        .flat_map(|y| (0..68u32).map(move |x| (x, y)))
+        .filter(|&(x, y)| rgba.get_pixel(x, y)[0] < 50)
+        .count();
+    assert!(dark > 0, "a number is drawn under the first cell");
+
+    let out_path = fx.p("sheet.jpg");
+    let (result, out) = ok(
+        &client,
+        "contact_sheet",
+        json!({"paths": &paths[..2], "output_path": out_path, "labels": false, "columns": 1}),
+    )
+    .await;
+    assert_eq!(out["output"]["format"], "jpeg");
+    assert!(result.content.iter().all(|c| c.as_image().is_none()));
+    assert_eq!(
+        image::open(&out_path).unwrap().dimensions(),
+        (256 + 8, 2 * (256 + 4) + 4)
+    );
+    let e = err(&client, "contact_sheet", json!({"paths": []})).await;
+    assert!(e.contains("1 to"), "{e}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn batch_transform_processes_matches_and_reports_failures() {
+    let fx = Fixture::new();
+    for index in 0..5 {
+        fx.image(
+            &format!("in/img{index}.png"),
+            &gradient(80 + index, 60),
+            ImageFormat::Png,
+        );
+    }
+    fx.write("in/broken.png", b"garbage, not a PNG");
+    fx.write("in/readme.txt", b"skip me");
+    fx.image("in/sub/deep.png", &gradient(40, 40), ImageFormat::Png);
+    fs::create_dir_all(fx.root.join("out")).unwrap();
+    // An existing output is kept and reported.
+    fx.write("out/img0.jpg", b"keep");
+    let client = fx.client(&[]).await;
+    let (result, out) = ok(
+        &client,
+        "batch_transform",
+        json!({"input_dir": fx.p("in"), "pattern": "*.png", "output_dir": fx.p("out"),
+               "operations": [{"op": "resize", "width": 40}, {"op": "grayscale"}], "format": "jpeg"}),
+    )
+    .await;
+    assert_eq!(out["total"], 6);
+    assert_eq!(out["succeeded"], 4);
+    assert_eq!(out["failed"], 2);
+    let results = out["results"].as_array().unwrap();
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .map(|r| r["input"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.iter().any(|p| p.ends_with("broken.png")),
+        "{failed:?}"
+    );
+    assert!(failed.iter().any(|p| p.ends_with("img0.png")), "{failed:?}");
+    assert_eq!(fs::read(fx.root.join("out/img0.jpg")).unwrap(), b"keep");
+    for index in 1..5 {
+        let img = image::open(fx.root.join(format!("out/img{index}.jpg"))).unwrap();
+        assert_eq!(img.width(), 40);
+    }
+    assert!(!fx.root.join("out/sub").exists(), "*.png is not recursive");
+    assert!(
+        text_of(&result).contains("broken.png"),
+        "{}",
+        text_of(&result)
+    );
+
+    // Recursive, into a new directory, keeping the tree and the formats.
+    let (_, out) = ok(
+        &client,
+        "batch_transform",
+        json!({"input_dir": fx.p("in"), "pattern": "**/deep.png", "output_dir": fx.p("new/dir"),
+               "operations": [{"op": "rotate", "degrees": 180}]}),
+    )
+    .await;
+    assert_eq!(out["succeeded"], 1);
+    assert!(fx.root.join("new/dir/sub/deep.png").exists());
+
+    let e = err(
+        &client,
+        "batch_transform",
+        json!({"input_dir": fx.p("in"), "output_dir": fx.base.join("outside").display().to_string()}),
+    )
+    .await;
+    assert!(e.contains("outside allowed directories"), "{e}");
+    let e = err(
+        &client,
+        "batch_transform",
+        json!({"input_dir": fx.p("in"), "output_dir": fx.p("o"), "pattern": "[", "operations": []}),
+    )
+    .await;
+    assert!(e.contains("invalid pattern"), "{e}");
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn batch_transform_reports_progress_before_its_result() {
+    let fx = Fixture::new();
+    for index in 0..4 {
+        fx.image(
+            &format!("in/{index}.png"),
+            &gradient(30, 30),
+            ImageFormat::Png,
+        );
+    }
+    let mut server = RawStdio::spawn(bin(), &[&fx.root.display().to_string()]).unwrap();
+    server.initialize().unwrap();
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                      "params": {"name": "batch_transform",
+                                 "arguments": {"input_dir": fx.p("in"), "output_dir": fx.p("out"),
+                                               "operations": [{"op": "invert"}]},
+                                 "_meta": {"progressToken": "batch"}}}))
+        .unwrap();
+    let (answer, before) = server.recv_response(&json!(5)).unwrap();
+    assert_eq!(answer["result"]["structuredContent"]["succeeded"], 4);
+    let progress: Vec<&Value> = before
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert!(progress.len() >= 2, "{before:?}");
+    let last = progress.last().unwrap();
+    assert_eq!(last["params"]["progressToken"], "batch");
+    assert_eq!(last["params"]["progress"], 4.0);
+    assert_eq!(last["params"]["total"], 4.0);
 }

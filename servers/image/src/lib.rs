@@ -9,6 +9,7 @@
 
 pub mod budget;
 pub mod encode;
+pub mod font;
 pub mod frames;
 pub mod ops;
 pub mod source;
@@ -178,7 +179,12 @@ pub struct ImageServer {
 impl ImageServer {
     /// Every tool, before the tool filter.
     pub fn all_tools() -> ToolRouter<Self> {
-        Self::info_router() + Self::transform_router()
+        Self::info_router()
+            + Self::transform_router()
+            + Self::model_router()
+            + Self::compare_router()
+            + Self::sheet_router()
+            + Self::batch_router()
     }
 
     /// Asks the client for its roots and makes them the allowed directories.
@@ -328,6 +334,16 @@ mod tests {
             .map(|t| t.name.into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, ["image_info", "transform"]);
+        assert_eq!(
+            names,
+            [
+                "batch_transform",
+                "compare",
+                "contact_sheet",
+                "image_info",
+                "prepare_for_model",
+                "transform"
+            ]
+        );
     }
 }

@@ -4,7 +4,11 @@
 //! schema) and a one-line text summary; images go out once, as a resource
 //! link to the written file and/or an inline image block.
 
+pub mod batch;
+pub mod compare;
 pub mod info;
+pub mod model;
+pub mod sheet;
 pub mod transform;
 
 use std::path::PathBuf;
@@ -210,4 +214,55 @@ pub fn describe_output(out: &OutputMeta) -> String {
         }
     }
     parts.join("; ")
+}
+
+/// Runs `f` on every item on all cores (std threads, work taken in order
+/// from a shared counter); items not started once `stop` says so are None.
+pub(crate) fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(usize, &T) -> R + Sync,
+    stop: impl Fn() -> bool + Sync,
+) -> Vec<Option<R>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    if stop() {
+                        break;
+                    }
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else { break };
+                    let value = f(index, item);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(value);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_map_keeps_order_and_stops() {
+        let items: Vec<u32> = (0..100).collect();
+        let out = par_map(&items, |i, v| (i as u32) + v, || false);
+        assert!(
+            out.iter()
+                .enumerate()
+                .all(|(i, v)| *v == Some(2 * i as u32))
+        );
+        let none = par_map(&items, |_, v| *v, || true);
+        assert!(none.iter().all(Option::is_none));
+    }
 }
