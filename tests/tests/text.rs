@@ -469,3 +469,442 @@ async fn hash_gives_known_digests() {
     assert!(e.contains("unknown algorithm") && e.contains("xxh3"), "{e}");
     c.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn json_validates_formats_queries_and_converts() {
+    let fx = Fixture::new();
+    let yaml = fx.write("conf.yaml", "name: demo\nports: [80, 443]\n");
+    let c = fx.client(&[]).await;
+    let r = ok(&c, "json", json!({"text": "{\n  \"a\": 1,\n  \"b\": ]\n}"})).await;
+    assert_eq!(r["valid"], false);
+    assert_eq!(r["error"]["line"], 3);
+    assert_eq!(r["error"]["column"], 8);
+    let r = ok(
+        &c,
+        "json",
+        json!({"text": "{\"z\":1.0,\"a\":[]}", "action": "pretty", "indent": 4}),
+    )
+    .await;
+    assert_eq!(r["result"]["text"], "{\n    \"z\": 1.0,\n    \"a\": []\n}");
+    let r = ok(
+        &c,
+        "json",
+        json!({"text": "{ \"b\" : 1 , \"a\" : 2 }", "action": "minify"}),
+    )
+    .await;
+    assert_eq!(r["result"]["text"], "{\"b\":1,\"a\":2}");
+    let r = ok(
+        &c,
+        "json",
+        json!({"text": "{\"b\":1,\"a\":{\"d\":1,\"c\":2}}", "action": "sort_keys", "indent": 0}),
+    )
+    .await;
+    assert_eq!(
+        r["result"]["text"],
+        "{\n\"a\": {\n\"c\": 2,\n\"d\": 1\n},\n\"b\": 1\n}"
+    );
+    let r = ok(&c, "json", json!({"text": "{\"items\":[{\"name\":\"x\"}]}", "action": "query", "pointer": "/items/0/name"})).await;
+    assert_eq!(r["result"]["text"], "\"x\"");
+    assert_eq!(r["value_type"], "string");
+    // Format from the file extension.
+    let r = ok(
+        &c,
+        "json",
+        json!({"path": yaml, "action": "convert", "to": "json"}),
+    )
+    .await;
+    assert_eq!(r["format"], "yaml");
+    assert_eq!(
+        r["result"]["text"],
+        "{\n  \"name\": \"demo\",\n  \"ports\": [\n    80,\n    443\n  ]\n}"
+    );
+    let r = ok(
+        &c,
+        "json",
+        json!({"path": yaml, "action": "convert", "to": "toml"}),
+    )
+    .await;
+    assert_eq!(
+        r["result"]["text"],
+        "name = \"demo\"\nports = [\n    80,\n    443,\n]\n"
+    );
+    let e = err(&c, "json", json!({"text": "{", "action": "pretty"})).await;
+    assert!(e.contains("line 1, column 1"), "{e}");
+    let e = err(&c, "json", json!({"text": "{}", "action": "explode"})).await;
+    assert!(e.contains("unknown action"), "{e}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn markdown_renders_and_lists_structure() {
+    let c = client().await;
+    let doc = "# Intro\n\nRead [the docs](https://docs.example/a).\n\n## Usage\n\n```sh\ncargo run\n```\n";
+    let r = ok(&c, "markdown", json!({"text": doc})).await;
+    assert!(
+        r["result"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<h2>Usage</h2>")
+    );
+    let r = ok(&c, "markdown", json!({"text": doc, "action": "text"})).await;
+    assert_eq!(
+        r["result"]["text"],
+        "Intro\n\nRead the docs.\n\nUsage\n\ncargo run"
+    );
+    let r = ok(&c, "markdown", json!({"text": doc, "action": "outline"})).await;
+    assert_eq!(
+        r["headings"],
+        json!([{"level": 1, "text": "Intro", "line": 1}, {"level": 2, "text": "Usage", "line": 5}])
+    );
+    let r = ok(&c, "markdown", json!({"text": doc, "action": "links"})).await;
+    assert_eq!(r["links"][0]["url"], "https://docs.example/a");
+    assert_eq!(r["links"][0]["text"], "the docs");
+    let r = ok(
+        &c,
+        "markdown",
+        json!({"text": doc, "action": "code_blocks"}),
+    )
+    .await;
+    assert_eq!(r["code_blocks"][0]["language"], "sh");
+    assert_eq!(r["code_blocks"][0]["code"], "cargo run\n");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn html_to_markdown_keeps_main_content_and_pages() {
+    let c = client().await;
+    let page = "<html><head><title>Doc</title><script>var x;</script></head><body><nav>Menu</nav>\
+                <article><h1>Heading</h1><p>Text with <a href=\"https://e.example/\">a link</a>.</p>\
+                <ul><li>one</li><li>two</li></ul></article><footer>Footer</footer></body></html>";
+    let r = ok(&c, "html_to_markdown", json!({"text": page})).await;
+    assert_eq!(r["title"], "Doc");
+    assert_eq!(r["source"], "article");
+    let md = r["markdown"]["text"].as_str().unwrap();
+    assert!(md.starts_with("# Heading"), "{md}");
+    assert!(md.contains("[a link](https://e.example/)"), "{md}");
+    assert!(
+        md.contains("*   one") || md.contains("- one") || md.contains("* one"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("Menu") && !md.contains("Footer") && !md.contains("var x"),
+        "{md}"
+    );
+    let total = r["markdown"]["total_chars"].as_u64().unwrap();
+    let p1 = ok(
+        &c,
+        "html_to_markdown",
+        json!({"text": page, "max_length": 5}),
+    )
+    .await;
+    assert_eq!(p1["markdown"]["text"], "# Hea");
+    assert_eq!(p1["markdown"]["next_start_index"], 5);
+    let p2 = ok(
+        &c,
+        "html_to_markdown",
+        json!({"text": page, "start_index": 5, "max_length": 1000}),
+    )
+    .await;
+    assert_eq!(
+        p2["markdown"]["text"].as_str().unwrap().chars().count() as u64,
+        total - 5
+    );
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn chunk_by_chars_and_tokens_with_offsets() {
+    let c = client().await;
+    let text =
+        "First paragraph here.\n\nSecond one is a bit longer. It has two sentences.\n\nThird.";
+    let r = ok(&c, "chunk", json!({"text": text, "max_chars": 40})).await;
+    let chunks = r["chunks"].as_array().unwrap();
+    assert_eq!(chunks[0]["text"], "First paragraph here.");
+    assert_eq!(chunks[1]["text"], "Second one is a bit longer.");
+    for ch in chunks {
+        let (s, e) = (
+            ch["start"].as_u64().unwrap() as usize,
+            ch["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(&text[s..e], ch["text"].as_str().unwrap());
+        assert!(ch["chars"].as_u64().unwrap() <= 40);
+    }
+    let long = "The quick brown fox jumps over the lazy dog. ".repeat(30);
+    let r = ok(&c, "chunk", json!({"text": long, "max_tokens": 20, "overlap": 5, "tokenizer": "cl100k_base", "limit": 500})).await;
+    assert_eq!(r["unit"], "tokens");
+    for ch in r["chunks"].as_array().unwrap() {
+        assert!(ch["tokens"].as_u64().unwrap() <= 20, "{ch}");
+    }
+    let e = err(&c, "chunk", json!({"text": "x"})).await;
+    assert!(e.contains("max_chars") && e.contains("max_tokens"), "{e}");
+    let e = err(
+        &c,
+        "chunk",
+        json!({"text": "x", "max_chars": 10, "overlap": 6}),
+    )
+    .await;
+    assert!(e.contains("overlap"), "{e}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn extract_finds_everything_with_positions() {
+    let c = client().await;
+    let text = "Mail ann@example.com or see https://example.com/x.\nOn 2024-05-01, @bob paid 1,200.50 #thanks";
+    let r = ok(&c, "extract", json!({"text": text})).await;
+    let kinds: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"email") && kinds.contains(&"url") && kinds.contains(&"date"));
+    assert!(kinds.contains(&"mention") && kinds.contains(&"hashtag") && kinds.contains(&"number"));
+    let r = ok(
+        &c,
+        "extract",
+        json!({"text": text, "kinds": ["urls", "hashtags"]}),
+    )
+    .await;
+    assert_eq!(r["items"][0]["value"], "https://example.com/x");
+    assert_eq!(r["items"][1]["value"], "#thanks");
+    assert_eq!(r["items"][1]["line"], 2);
+    let e = err(&c, "extract", json!({"text": text, "kinds": ["phones"]})).await;
+    assert!(e.contains("unknown kind 'phones'"), "{e}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn prompts_are_listed_and_rendered_with_arguments() {
+    use mcp_servers_tests::rmcp::model::GetPromptRequestParams;
+    let c = client().await;
+    let prompts = c.list_all_prompts().await.unwrap();
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names.len(), 3);
+    for name in ["proofread", "summarize", "explain-diff"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+    let proofread = prompts.iter().find(|p| p.name == "proofread").unwrap();
+    let args = proofread.arguments.as_ref().unwrap();
+    assert!(
+        args.iter()
+            .any(|a| a.name == "text" && a.required == Some(true))
+    );
+    assert!(
+        args.iter()
+            .any(|a| a.name == "style" && a.required != Some(true))
+    );
+
+    let get = |name: &str, arguments: Value| {
+        GetPromptRequestParams::new(name).with_arguments(mcp_servers_tests::args(arguments))
+    };
+    let r = c
+        .get_prompt(get(
+            "proofread",
+            json!({"text": "teh cat", "style": "formal"}),
+        ))
+        .await
+        .unwrap();
+    let msg = serde_json::to_value(&r.messages[0]).unwrap();
+    let body = msg["content"]["text"].as_str().unwrap();
+    assert!(
+        body.contains("teh cat") && body.contains("formal"),
+        "{body}"
+    );
+    let r = c
+        .get_prompt(get(
+            "explain-diff",
+            json!({"before": "a\nb\n", "after": "a\nc\n"}),
+        ))
+        .await
+        .unwrap();
+    let msg = serde_json::to_value(&r.messages[0]).unwrap();
+    let body = msg["content"]["text"].as_str().unwrap();
+    assert!(body.contains("-b\n+c\n"), "{body}");
+    let r = c
+        .get_prompt(get(
+            "summarize",
+            json!({"text": "x", "length": "short", "format": "bullets"}),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        serde_json::to_string(&r.messages[0])
+            .unwrap()
+            .contains("bulleted")
+    );
+    // Bad arguments are protocol errors (prompts have no isError).
+    assert!(
+        c.get_prompt(get("summarize", json!({"text": "x", "length": "huge"})))
+            .await
+            .is_err()
+    );
+    assert!(c.get_prompt(get("explain-diff", json!({}))).await.is_err());
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn resources_and_templates_describe_what_is_supported() {
+    use mcp_servers_tests::rmcp::model::{ReadResourceRequestParams, ResourceContents};
+    let fx = Fixture::new();
+    let note = fx.write("note.md", "# Note\n");
+    let bad = fx.write("bad.txt", b"\xff");
+    let c = fx.client(&[]).await;
+    let resources = c.list_all_resources().await.unwrap();
+    let uris: Vec<&str> = resources.iter().map(|r| r.uri.as_str()).collect();
+    for uri in [
+        "text://tokenizers",
+        "text://encodings",
+        "text://hashes",
+        "text://operations",
+    ] {
+        assert!(uris.contains(&uri), "{uris:?}");
+    }
+    let templates = c.list_all_resource_templates().await.unwrap();
+    assert!(templates.iter().any(|t| t.uri_template == "file:///{path}"));
+    assert!(
+        templates
+            .iter()
+            .any(|t| t.uri_template == "text://tokenizers/{name}")
+    );
+
+    let cr = &c;
+    let read =
+        |uri: String| async move { cr.read_resource(ReadResourceRequestParams::new(uri)).await };
+    let text_of_contents =
+        |r: &mcp_servers_tests::rmcp::model::ReadResourceResult| match &r.contents[0] {
+            ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            other => panic!("not text: {other:?}"),
+        };
+    let r = read("text://tokenizers".into()).await.unwrap();
+    let list: Value = serde_json::from_str(&text_of_contents(&r)).unwrap();
+    assert_eq!(list[0]["name"], "o200k_base");
+    let r = read("text://operations/snake_case".into()).await.unwrap();
+    let op: Value = serde_json::from_str(&text_of_contents(&r)).unwrap();
+    assert_eq!(op["name"], "snake_case");
+    let r = read(format!("file://{note}")).await.unwrap();
+    assert_eq!(text_of_contents(&r), "# Note\n");
+    assert!(read("text://nothing".into()).await.is_err());
+    assert!(read(format!("file://{bad}")).await.is_err());
+    assert!(read("file:///etc/passwd".into()).await.is_err());
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn completions_for_prompt_arguments_names_and_paths() {
+    use mcp_servers_tests::rmcp::model::{ArgumentInfo, CompleteRequestParams, Reference};
+    let fx = Fixture::new();
+    fx.write("alpha.txt", "a");
+    fs::create_dir(fx.root.join("albums")).unwrap();
+    let c = fx.client(&[]).await;
+    let complete = |r: Reference, name: &str, value: &str| {
+        c.complete(CompleteRequestParams::new(
+            r,
+            ArgumentInfo::new(name, value),
+        ))
+    };
+    let r = complete(Reference::for_prompt("summarize"), "length", "s")
+        .await
+        .unwrap();
+    assert_eq!(r.completion.values, ["short"]);
+    let r = complete(Reference::for_prompt("proofread"), "style", "")
+        .await
+        .unwrap();
+    assert!(r.completion.values.len() >= 5);
+    let r = complete(
+        Reference::for_resource("text://tokenizers/{name}"),
+        "name",
+        "cl",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.completion.values, ["cl100k_base"]);
+    let r = complete(
+        Reference::for_resource("text://encodings/{name}"),
+        "name",
+        "base",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.completion.values, ["base64", "base64url"]);
+    let typed = format!(
+        "{}/al",
+        fx.root.display().to_string().trim_start_matches('/')
+    );
+    let r = complete(Reference::for_resource("file:///{path}"), "path", &typed)
+        .await
+        .unwrap();
+    let base = fx.root.display().to_string();
+    let base = base.trim_start_matches('/');
+    assert_eq!(
+        r.completion.values,
+        [format!("{base}/albums/"), format!("{base}/alpha.txt")]
+    );
+    let r = complete(Reference::for_resource("file:///{path}"), "path", "")
+        .await
+        .unwrap();
+    assert_eq!(r.completion.values, [format!("{base}/")]);
+    c.cancel().await.unwrap();
+}
+
+#[test]
+fn logging_follows_the_client_level_and_long_hashes_report_progress() {
+    use mcp_servers_tests::RawStdio;
+    let fx = Fixture::new();
+    let file = fx.write("r.txt", "color\n");
+    let root = fx.root.display().to_string();
+    let mut raw = RawStdio::spawn(bin(), &[&root]).unwrap();
+    raw.initialize().unwrap();
+    let replace = |id: i64, from: &str, to: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "replace", "arguments": {"path": file, "pattern": from, "replacement": to}}})
+    };
+    let logs = |before: &[Value]| -> Vec<Value> {
+        before
+            .iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .cloned()
+            .collect()
+    };
+    // Until the client sets a level, only warnings and worse are sent.
+    raw.send(&replace(1, "color", "colour")).unwrap();
+    let (resp, before) = raw.recv_response(&json!(1)).unwrap();
+    assert_eq!(resp["result"]["isError"], false, "{resp}");
+    assert!(logs(&before).is_empty(), "{before:?}");
+
+    let resp = raw
+        .request(2, "logging/setLevel", json!({"level": "debug"}))
+        .unwrap();
+    assert!(resp.get("result").is_some(), "{resp}");
+    raw.send(&replace(3, "colour", "color")).unwrap();
+    let (_, before) = raw.recv_response(&json!(3)).unwrap();
+    let logs = logs(&before);
+    assert_eq!(logs.len(), 1, "{before:?}");
+    assert_eq!(logs[0]["params"]["level"], "notice");
+    assert_eq!(logs[0]["params"]["logger"], "mcp-text");
+    assert!(
+        logs[0]["params"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("1 replacements")
+    );
+    assert_eq!(fs::read_to_string(&file).unwrap(), "color\n");
+
+    let big = "x".repeat(3 * 1024 * 1024);
+    raw.send(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                     "params": {"name": "hash", "arguments": {"text": big, "algorithm": "sha256"},
+                                "_meta": {"progressToken": "h"}}}))
+        .unwrap();
+    let (resp, before) = raw.recv_response(&json!(4)).unwrap();
+    assert_eq!(
+        resp["result"]["structuredContent"]["bytes"],
+        3 * 1024 * 1024
+    );
+    let progress: Vec<_> = before
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert!(!progress.is_empty(), "{before:?}");
+    assert_eq!(progress[0]["params"]["progressToken"], "h");
+    raw.close().unwrap();
+}

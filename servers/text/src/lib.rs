@@ -140,6 +140,10 @@ impl TextServer {
             + Self::diff_router()
             + Self::transform_router()
             + Self::encode_router()
+            + Self::data_router()
+            + Self::markdown_router()
+            + Self::chunk_router()
+            + Self::extract_router()
     }
 
     /// Asks the client for its roots and makes them the allowed directories.

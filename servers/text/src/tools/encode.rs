@@ -546,6 +546,15 @@ mod tests {
     }
 
     #[test]
+    fn hashing_stops_when_cancelled() {
+        let ct = tokio_util::sync::CancellationToken::new();
+        ct.cancel();
+        let progress = Progress::with_cancellation(ct);
+        let err = hash(&[0u8; 3 << 20], "sha256", &progress).unwrap_err();
+        assert_eq!(err.message(), "cancelled by the client");
+    }
+
+    #[test]
     fn round_trips() {
         let data = "héllo wörld <&> \"'/+?";
         for enc in ["base64", "base64url", "hex", "percent", "html"] {

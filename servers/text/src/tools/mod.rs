@@ -1,9 +1,12 @@
 //! The tools, one file per group: typed parameters in, a structured result
 //! (with an output schema) out.
 
+pub mod chunk;
+pub mod data;
 pub mod diff;
 pub mod encode;
-
+pub mod extract;
+pub mod markdown;
 pub mod search;
 pub mod stats;
 pub mod transform;

@@ -1,0 +1,495 @@
+//! markdown (to HTML, to plain text, outline, links, code blocks) and
+//! html_to_markdown (readable Markdown from a web page).
+
+use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::{tool, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::TextServer;
+use crate::input::{
+    Input, ListPaging, PageInfo, TextPage, TextPaging, data, line_col, line_starts, schema,
+};
+
+pub const MARKDOWN_ACTIONS: [&str; 5] = ["html", "text", "outline", "links", "code_blocks"];
+
+/// Elements that are never content.
+const SKIP_TAGS: [&str; 10] = [
+    "script", "style", "noscript", "template", "iframe", "svg", "canvas", "form", "button", "head",
+];
+/// Page furniture left out when extracting the main content.
+const CHROME_TAGS: [&str; 4] = ["nav", "header", "footer", "aside"];
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MarkdownParams {
+    #[serde(flatten)]
+    pub input: Input,
+    /// html (default): render to HTML; text: plain text without markup;
+    /// outline: the headings; links: every link and image; code_blocks:
+    /// every code block with its language.
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(flatten)]
+    pub text_paging: TextPaging,
+    #[serde(flatten)]
+    pub paging: ListPaging,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Heading {
+    /// 1 to 6.
+    pub level: u8,
+    pub text: String,
+    /// 1-based line in the input.
+    pub line: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Link {
+    /// "link", "image", "autolink" or "email".
+    pub kind: String,
+    pub url: String,
+    /// The link text (or an image's alt text).
+    pub text: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CodeBlock {
+    /// The fence's info string ("rust", "python title=x"), empty if none.
+    pub language: String,
+    pub code: String,
+    /// 1-based line of the block's start in the input.
+    pub line: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MarkdownOutput {
+    pub action: String,
+    /// HTML or plain text (html and text), paged by start_index/max_length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<TextPage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headings: Option<Vec<Heading>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<Link>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_blocks: Option<Vec<CodeBlock>>,
+    /// Paging of the list (outline, links, code_blocks), by offset/limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageInfo>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct HtmlParams {
+    #[serde(flatten)]
+    pub input: Input,
+    /// Keep only the main content: the <main> or <article> element when
+    /// there is one, without navigation, header, footer and aside. Default
+    /// true; false converts the whole page.
+    #[serde(default)]
+    pub main_content: Option<bool>,
+    /// Character index to start the returned Markdown at (for the next page).
+    /// Default 0.
+    #[serde(default)]
+    pub start_index: usize,
+    /// Most characters of Markdown to return. Default 20000.
+    #[serde(default)]
+    pub max_length: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HtmlOutput {
+    /// The page's <title>, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Which part was converted: "main", "article", "body" or "document".
+    pub source: String,
+    /// The Markdown, paged by start_index/max_length.
+    pub markdown: TextPage,
+}
+
+#[tool_router(router = markdown_router, vis = "pub(crate)")]
+impl TextServer {
+    #[tool(
+        title = "Markdown",
+        description = "Work on Markdown (CommonMark with tables, footnotes, strikethrough, task lists). action: html (default, render to HTML), text (plain text without markup), outline (headings with level and line), links (links and images with URL, text, line), code_blocks (language and code). Input: `text` or `path`.",
+        output_schema = schema::<MarkdownOutput>(),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    pub async fn markdown(
+        &self,
+        Parameters(p): Parameters<MarkdownParams>,
+    ) -> ToolResult<CallToolResult> {
+        let action = p.action.unwrap_or_else(|| "html".to_owned());
+        if !MARKDOWN_ACTIONS.contains(&action.as_str()) {
+            return Err(ToolError::new(format!(
+                "unknown action '{action}'; use {}",
+                MARKDOWN_ACTIONS.join(", ")
+            )));
+        }
+        let loaded = self.load(p.input).await?;
+        let (text_paging, paging) = (p.text_paging, p.paging);
+        let out =
+            blocking(move || Ok(markdown(&loaded.text, &action, &text_paging, &paging))).await?;
+        data(&out)
+    }
+
+    #[tool(
+        title = "HTML to Markdown",
+        description = "Turn HTML (a saved web page, an email) into readable Markdown, keeping headings, lists, tables, code and links, dropping scripts, styles and forms. By default keeps only the main content (<main> or <article>, without nav/header/footer/aside). Long output is paged like the fetch server: `max_length` (default 20000 characters) and `start_index`. Input: `text` or `path`.",
+        output_schema = schema::<HtmlOutput>(),
+        annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    pub async fn html_to_markdown(
+        &self,
+        Parameters(p): Parameters<HtmlParams>,
+    ) -> ToolResult<CallToolResult> {
+        let loaded = self.load(p.input).await?;
+        let main_only = p.main_content.unwrap_or(true);
+        let paging = TextPaging {
+            start_index: p.start_index,
+            max_length: p.max_length,
+        };
+        let out = blocking(move || html_to_markdown(&loaded.text, main_only, &paging)).await?;
+        data(&out)
+    }
+}
+
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+}
+
+pub fn markdown(
+    text: &str,
+    action: &str,
+    text_paging: &TextPaging,
+    paging: &ListPaging,
+) -> MarkdownOutput {
+    let mut out = MarkdownOutput {
+        action: action.to_owned(),
+        result: None,
+        headings: None,
+        links: None,
+        code_blocks: None,
+        page: None,
+    };
+    match action {
+        "html" => {
+            let mut html = String::with_capacity(text.len() * 3 / 2);
+            pulldown_cmark::html::push_html(&mut html, Parser::new_ext(text, options()));
+            out.result = Some(text_paging.page(&html));
+        }
+        "text" => out.result = Some(text_paging.page(&plain_text(text))),
+        _ => {
+            let starts = line_starts(text);
+            let line_of = |offset: usize| line_col(text, &starts, offset).0;
+            let mut headings = Vec::new();
+            let mut links = Vec::new();
+            let mut blocks = Vec::new();
+            // The element being collected: its text so far.
+            let mut open: Option<(usize, String)> = None;
+            let mut pending_link: Option<Link> = None;
+            let mut pending_heading: Option<(u8, usize)> = None;
+            let mut pending_code: Option<(String, usize)> = None;
+            for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
+                match event {
+                    Event::Start(Tag::Heading { level, .. }) => {
+                        pending_heading = Some((heading_level(level), line_of(range.start)));
+                        open = Some((range.start, String::new()));
+                    }
+                    Event::End(TagEnd::Heading(_)) => {
+                        if let (Some((level, line)), Some((_, text))) =
+                            (pending_heading.take(), open.take())
+                        {
+                            headings.push(Heading {
+                                level,
+                                text: text.trim().to_owned(),
+                                line,
+                            });
+                        }
+                    }
+                    Event::Start(Tag::Link {
+                        link_type,
+                        dest_url,
+                        title,
+                        ..
+                    }) => {
+                        let kind = match link_type {
+                            LinkType::Autolink => "autolink",
+                            LinkType::Email => "email",
+                            _ => "link",
+                        };
+                        pending_link = Some(Link {
+                            kind: kind.to_owned(),
+                            url: dest_url.to_string(),
+                            text: String::new(),
+                            title: title.to_string(),
+                            line: line_of(range.start),
+                        });
+                    }
+                    Event::Start(Tag::Image {
+                        dest_url, title, ..
+                    }) => {
+                        pending_link = Some(Link {
+                            kind: "image".to_owned(),
+                            url: dest_url.to_string(),
+                            text: String::new(),
+                            title: title.to_string(),
+                            line: line_of(range.start),
+                        });
+                    }
+                    Event::End(TagEnd::Link | TagEnd::Image) => {
+                        if let Some(mut link) = pending_link.take() {
+                            link.text = link.text.trim().to_owned();
+                            links.push(link);
+                        }
+                    }
+                    Event::Start(Tag::CodeBlock(kind)) => {
+                        let language = match kind {
+                            CodeBlockKind::Fenced(info) => info.to_string(),
+                            CodeBlockKind::Indented => String::new(),
+                        };
+                        pending_code = Some((language, line_of(range.start)));
+                        open = Some((range.start, String::new()));
+                    }
+                    Event::End(TagEnd::CodeBlock) => {
+                        if let (Some((language, line)), Some((_, code))) =
+                            (pending_code.take(), open.take())
+                        {
+                            blocks.push(CodeBlock {
+                                language,
+                                code,
+                                line,
+                            });
+                        }
+                    }
+                    Event::Text(t) | Event::Code(t) => {
+                        if let Some((_, buf)) = &mut open {
+                            buf.push_str(&t);
+                        }
+                        if let Some(link) = &mut pending_link {
+                            link.text.push_str(&t);
+                        }
+                    }
+                    Event::SoftBreak | Event::HardBreak => {
+                        if let Some((_, buf)) = &mut open {
+                            buf.push(' ');
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match action {
+                "outline" => {
+                    let (page, info) = paging.apply(headings);
+                    out.headings = Some(page);
+                    out.page = Some(info);
+                }
+                "links" => {
+                    let (page, info) = paging.apply(links);
+                    out.links = Some(page);
+                    out.page = Some(info);
+                }
+                _ => {
+                    let (page, info) = paging.apply(blocks);
+                    out.code_blocks = Some(page);
+                    out.page = Some(info);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn heading_level(level: HeadingLevel) -> u8 {
+    match level {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
+}
+
+/// The text of a Markdown document without its markup: blocks separated by
+/// blank lines, list items on their own lines, code kept as is.
+pub fn plain_text(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let block_break = |out: &mut String| {
+        let trimmed = out.trim_end_matches(' ').len();
+        out.truncate(trimmed);
+        if !out.is_empty() && !out.ends_with("\n\n") {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+    };
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
+                out.push_str(&t)
+            }
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::Start(Tag::Item) if !out.is_empty() && !out.ends_with('\n') => {
+                out.push('\n');
+            }
+            Event::End(TagEnd::TableCell) => out.push('\t'),
+            Event::End(TagEnd::TableRow | TagEnd::TableHead) => {
+                if out.ends_with('\t') {
+                    out.pop();
+                }
+                out.push('\n');
+            }
+            Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::CodeBlock
+                | TagEnd::BlockQuote(_)
+                | TagEnd::List(_)
+                | TagEnd::Table,
+            ) => block_break(&mut out),
+            Event::Rule => block_break(&mut out),
+            _ => {}
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+/// The part of `html` to convert: the first `<main>` or `<article>`
+/// element (as a string slice), else the whole document.
+fn main_part(html: &str) -> (&str, &'static str) {
+    let lower = html.to_ascii_lowercase();
+    for tag in ["main", "article"] {
+        let open = format!("<{tag}");
+        let mut from = 0;
+        while let Some(pos) = lower[from..].find(&open) {
+            let start = from + pos;
+            let after = lower.as_bytes().get(start + open.len()).copied();
+            if matches!(after, Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')) {
+                let close = format!("</{tag}>");
+                if let Some(end) = lower[start..].rfind(&close) {
+                    let end = start + end + close.len();
+                    return (&html[start..end], tag);
+                }
+            }
+            from = start + open.len();
+        }
+    }
+    if lower.contains("<body") {
+        (html, "body")
+    } else {
+        (html, "document")
+    }
+}
+
+fn title_of(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = start + lower[start..].find('>')? + 1;
+    let end = open_end + lower[open_end..].find("</title")?;
+    let title = html_escape::decode_html_entities(html[open_end..end].trim()).into_owned();
+    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!title.is_empty()).then_some(title)
+}
+
+pub fn html_to_markdown(
+    html: &str,
+    main_only: bool,
+    paging: &TextPaging,
+) -> ToolResult<HtmlOutput> {
+    let title = title_of(html);
+    let (part, source) = if main_only {
+        main_part(html)
+    } else {
+        (html, "document")
+    };
+    let mut skip: Vec<&str> = SKIP_TAGS.to_vec();
+    if main_only {
+        skip.extend(CHROME_TAGS);
+    }
+    let converter = htmd::HtmlToMarkdown::builder().skip_tags(skip).build();
+    let markdown = converter
+        .convert(part)
+        .map_err(|e| ToolError::new(format!("cannot convert the HTML: {e}")))?;
+    Ok(HtmlOutput {
+        title,
+        source: source.to_owned(),
+        markdown: paging.page(&markdown),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "# Title\n\nSome *text* with a [link](https://a.example \"T\").\n\n## Part two\n\n- one\n- two\n\n```rust\nfn main() {}\n```\n\n![alt text](img.png)\n";
+
+    fn md(action: &str) -> MarkdownOutput {
+        markdown(DOC, action, &TextPaging::default(), &ListPaging::default())
+    }
+
+    #[test]
+    fn renders_html_and_plain_text() {
+        let html = md("html").result.unwrap().text;
+        assert!(html.contains("<h1>Title</h1>"));
+        assert!(html.contains("<a href=\"https://a.example\" title=\"T\">link</a>"));
+        let text = md("text").result.unwrap().text;
+        assert_eq!(
+            text,
+            "Title\n\nSome text with a link.\n\nPart two\n\none\ntwo\n\nfn main() {}\n\nalt text"
+        );
+    }
+
+    #[test]
+    fn outline_links_code_blocks() {
+        let h = md("outline").headings.unwrap();
+        assert_eq!(
+            (h[1].level, h[1].text.as_str(), h[1].line),
+            (2, "Part two", 5)
+        );
+        let l = md("links").links.unwrap();
+        assert_eq!(l[0].url, "https://a.example");
+        assert_eq!(l[0].text, "link");
+        assert_eq!(l[0].title, "T");
+        assert_eq!(
+            (l[1].kind.as_str(), l[1].text.as_str()),
+            ("image", "alt text")
+        );
+        let c = md("code_blocks").code_blocks.unwrap();
+        assert_eq!(
+            (c[0].language.as_str(), c[0].code.as_str(), c[0].line),
+            ("rust", "fn main() {}\n", 10)
+        );
+    }
+
+    #[test]
+    fn html_main_content_keeps_links_drops_chrome() {
+        let page = "<html><head><title>My &amp; Page</title><style>x{}</style></head><body>\
+            <nav><a href=\"/\">Home</a></nav><main><h1>Hello</h1><p>See <a href=\"https://x.example/\">this</a>.</p>\
+            <script>alert(1)</script></main><footer>foot</footer></body></html>";
+        let out = html_to_markdown(page, true, &TextPaging::default()).unwrap();
+        assert_eq!(out.title.as_deref(), Some("My & Page"));
+        assert_eq!(out.source, "main");
+        let md = out.markdown.text;
+        assert!(md.contains("# Hello"), "{md}");
+        assert!(md.contains("[this](https://x.example/)"), "{md}");
+        assert!(
+            !md.contains("Home") && !md.contains("alert") && !md.contains("foot"),
+            "{md}"
+        );
+        let all = html_to_markdown(page, false, &TextPaging::default()).unwrap();
+        assert!(all.markdown.text.contains("Home"));
+    }
+}
