@@ -235,6 +235,27 @@ async fn http_round_trip_on_both_lifecycles() {
 }
 
 #[tokio::test]
+async fn http_session_delete_is_204_and_notifications_202() {
+    let server = HttpServer::spawn(testserver(), &[]).unwrap();
+    let init = server.post(&initialize_body(1), &[]).await.unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(server.post(&note, &headers).await.unwrap().status(), 202);
+    let mut delete = server.http.delete(server.url("/mcp"));
+    for (k, v) in headers {
+        delete = delete.header(k, v);
+    }
+    assert_eq!(delete.send().await.unwrap().status(), 204);
+}
+
+#[tokio::test]
 async fn http_health_reports_name_version_uptime() {
     let server = HttpServer::spawn(testserver(), &["--auth-token", "s3cret"]).unwrap();
     // /health stays open even with auth on.

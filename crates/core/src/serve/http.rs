@@ -191,6 +191,7 @@ where
 
     let protected = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn(session_deleted_is_204))
         .merge(legacy)
         .layer(middleware::from_fn_with_state(state.clone(), require_auth))
         .layer(RequestBodyLimitLayer::new(options.max_message_bytes));
@@ -236,6 +237,18 @@ async fn track_and_log(State(state): State<Arc<AppState>>, req: Request, next: N
         latency_us = start.elapsed().as_micros() as u64,
         "request"
     );
+    response
+}
+
+/// rmcp answers a session DELETE with 202; the Python and TypeScript SDKs
+/// expect 200 or 204 and log a failure otherwise.
+/// (A POST of a notification keeps its 202, as the spec requires.)
+async fn session_deleted_is_204(req: Request, next: Next) -> Response {
+    let is_delete = req.method() == Method::DELETE;
+    let mut response = next.run(req).await;
+    if is_delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
     response
 }
 
