@@ -23,6 +23,7 @@ use std::sync::Arc;
 use clap::Parser;
 use mcp_servers_core::cli::ServeArgs;
 use mcp_servers_core::error::call_tool_guarded;
+use mcp_servers_core::roots;
 use mcp_servers_core::sandbox::PathSandbox;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -31,7 +32,7 @@ use rmcp::model::{
     ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, prompt_handler, tool_handler};
 
 /// Default cap on one input (inline `text` or a file), in bytes.
@@ -145,55 +146,6 @@ impl TextServer {
             + Self::chunk_router()
             + Self::extract_router()
     }
-
-    /// Asks the client for its roots and makes them the allowed directories.
-    /// Roots are deprecated in the newest protocol version but most clients
-    /// still speak them.
-    #[allow(deprecated)]
-    async fn refresh_roots(&self, peer: &Peer<RoleServer>) {
-        let result = match peer.list_roots().await {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::warn!("failed to request roots from the client: {e}");
-                return;
-            }
-        };
-        let valid: Vec<PathBuf> = result
-            .roots
-            .iter()
-            .filter_map(|root| root_uri_to_path(&root.uri))
-            .filter(|path| path.is_dir())
-            .collect();
-        if valid.is_empty() {
-            tracing::warn!("the client sent no usable root; keeping the allowed directories");
-            return;
-        }
-        for (path, err) in self.sandbox.set_roots(valid) {
-            tracing::warn!("skipping root {}: {err}", path.display());
-        }
-    }
-}
-
-/// The local path of a root URI: `file://` URIs are percent-decoded
-/// (`file:///a%20b`, `file://localhost/a`); anything else is taken as a path.
-pub fn root_uri_to_path(uri: &str) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    let Some(rest) = uri.strip_prefix("file://") else {
-        return (!uri.is_empty() && !uri.contains("://")).then(|| PathBuf::from(uri));
-    };
-    let path = match rest.strip_prefix("localhost") {
-        Some(after) if after.starts_with('/') => after,
-        _ => rest,
-    };
-    if !path.starts_with('/') {
-        return None;
-    }
-    let path = path.split(['?', '#']).next().unwrap_or(path);
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
-    if bytes.contains(&0) {
-        return None;
-    }
-    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -252,17 +204,11 @@ impl ServerHandler for TextServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let supports_roots = context
-            .peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.roots.is_some());
-        if supports_roots {
-            self.refresh_roots(&context.peer).await;
-        }
+        roots::on_initialized(&self.sandbox, &context.peer).await;
     }
 
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
-        self.refresh_roots(&context.peer).await;
+        roots::refresh(&self.sandbox, &context.peer).await;
     }
 
     // Logging: deprecated in the newest protocol (SEP-2577), still used by clients.
@@ -291,15 +237,6 @@ impl ServerHandler for TextServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn root_uris_are_decoded() {
-        assert_eq!(
-            root_uri_to_path("file:///tmp/a%20b"),
-            Some(PathBuf::from("/tmp/a b"))
-        );
-        assert_eq!(root_uri_to_path("https://example.com/x"), None);
-    }
 
     #[test]
     fn every_tool_has_a_title_annotations_and_an_output_schema() {

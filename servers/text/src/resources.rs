@@ -4,13 +4,14 @@
 //! `file:///{path}` template.
 
 use mcp_servers_core::error::ToolError;
+use mcp_servers_core::roots::root_uri_to_path;
 use rmcp::ErrorData;
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
 use serde_json::{Value, json};
 
 use crate::tools::encode::{ENCODINGS, HASHES};
 use crate::tools::transform::OPERATIONS;
-use crate::{TextServer, root_uri_to_path, tokenize};
+use crate::{TextServer, tokenize};
 
 pub const TOKENIZER_TEMPLATE: &str = "text://tokenizers/{name}";
 pub const ENCODING_TEMPLATE: &str = "text://encodings/{name}";
