@@ -974,3 +974,70 @@ fn batch_transform_reports_progress_before_its_result() {
     assert_eq!(last["params"]["progress"], 4.0);
     assert_eq!(last["params"]["total"], 4.0);
 }
+
+#[derive(Clone)]
+struct RootsClient {
+    root: String,
+}
+
+#[allow(deprecated)] // MCP roots: deprecated in the newest protocol, still used by clients.
+impl mcp_servers_tests::rmcp::ClientHandler for RootsClient {
+    async fn list_roots(
+        &self,
+        _context: mcp_servers_tests::rmcp::service::RequestContext<
+            mcp_servers_tests::rmcp::RoleClient,
+        >,
+    ) -> Result<mcp_servers_tests::rmcp::model::ListRootsResult, mcp_servers_tests::rmcp::ErrorData>
+    {
+        use mcp_servers_tests::rmcp::model::{ListRootsResult, Root};
+        Ok(ListRootsResult::new(vec![Root::new(format!(
+            "file://{}",
+            self.root
+        ))]))
+    }
+
+    fn get_info(&self) -> mcp_servers_tests::rmcp::model::ClientInfo {
+        use mcp_servers_tests::rmcp::model::{ClientCapabilities, ClientInfo, Implementation};
+        ClientInfo::new(
+            ClientCapabilities::builder().enable_roots().build(),
+            Implementation::new("roots-test", "0"),
+        )
+    }
+}
+
+#[tokio::test]
+async fn client_roots_become_the_allowed_directories() {
+    use mcp_servers_tests::rmcp::ServiceExt;
+    use mcp_servers_tests::rmcp::transport::TokioChildProcess;
+    let fx = Fixture::new();
+    let path = fx.image("r.png", &gradient(6, 5), ImageFormat::Png);
+    let transport = TokioChildProcess::new(tokio::process::Command::new(bin())).unwrap();
+    let client = RootsClient {
+        root: fx.root.display().to_string(),
+    }
+    .serve(transport)
+    .await
+    .unwrap();
+    // The server asks for roots on its own schedule: retry until they apply.
+    let start = std::time::Instant::now();
+    loop {
+        let result = client
+            .call_tool(
+                CallToolRequestParams::new("image_info")
+                    .with_arguments(args(json!({"path": path}))),
+            )
+            .await
+            .unwrap();
+        if result.is_error != Some(true) {
+            assert_eq!(result.structured_content.unwrap()["width"], 6);
+            break;
+        }
+        assert!(
+            start.elapsed() < mcp_servers_tests::DEADLINE,
+            "{}",
+            text_of(&result)
+        );
+        tokio::task::yield_now().await;
+    }
+    client.cancel().await.unwrap();
+}

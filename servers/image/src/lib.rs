@@ -26,7 +26,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
 use crate::source::{DecodeCache, Limits};
@@ -186,54 +186,6 @@ impl ImageServer {
             + Self::sheet_router()
             + Self::batch_router()
     }
-
-    /// Asks the client for its roots and makes them the allowed directories.
-    /// Roots are deprecated in the newest protocol version but most clients
-    /// still speak them.
-    #[allow(deprecated)]
-    async fn refresh_roots(&self, peer: &Peer<RoleServer>) {
-        let result = match peer.list_roots().await {
-            Ok(result) => result,
-            Err(e) => {
-                tracing::warn!("Failed to request roots from client: {e}");
-                return;
-            }
-        };
-        let valid: Vec<PathBuf> = result
-            .roots
-            .iter()
-            .filter_map(|root| {
-                let path = root_uri_to_path(&root.uri);
-                if path.is_none() {
-                    tracing::warn!("Skipping invalid root URI: {}", root.uri);
-                }
-                path
-            })
-            .filter(|path| {
-                let ok = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
-                if !ok {
-                    tracing::warn!(
-                        "Skipping root that is not an existing directory: {}",
-                        path.display()
-                    );
-                }
-                ok
-            })
-            .collect();
-        if valid.is_empty() {
-            tracing::warn!(
-                "No valid root directories provided by client; keeping the current allowed directories"
-            );
-            return;
-        }
-        for (path, err) in self.sandbox.set_roots(valid) {
-            tracing::warn!("Skipping root {}: {err}", path.display());
-        }
-        tracing::info!(
-            "Updated allowed directories from MCP roots: {} valid directories",
-            self.sandbox.roots().len()
-        );
-    }
 }
 
 /// A sandbox refusal as a tool error; "no roots" names this server and the
@@ -249,28 +201,6 @@ pub(crate) fn path_error(err: mcp_servers_core::sandbox::SandboxError) -> ToolEr
     }
 }
 
-/// The local path of a root URI: `file://` URIs are percent-decoded
-/// (`file:///a%20b`, `file://localhost/a`); anything else is taken as a path.
-pub fn root_uri_to_path(uri: &str) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    let Some(rest) = uri.strip_prefix("file://") else {
-        return (!uri.is_empty() && !uri.contains("://")).then(|| PathBuf::from(uri));
-    };
-    let path = match rest.strip_prefix("localhost") {
-        Some(after) if after.starts_with('/') => after,
-        _ => rest,
-    };
-    if !path.starts_with('/') {
-        return None;
-    }
-    let path = path.split(['?', '#']).next().unwrap_or(path);
-    let bytes: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
-    if bytes.contains(&0) {
-        return None;
-    }
-    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
-}
-
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for ImageServer {
     async fn call_tool(
@@ -282,17 +212,11 @@ impl ServerHandler for ImageServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let supports_roots = context
-            .peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.roots.is_some());
-        if supports_roots {
-            self.refresh_roots(&context.peer).await;
-        }
+        mcp_servers_core::roots::on_initialized(&self.sandbox, &context.peer).await;
     }
 
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
-        self.refresh_roots(&context.peer).await;
+        mcp_servers_core::roots::refresh(&self.sandbox, &context.peer).await;
     }
 
     fn get_info(&self) -> ServerConfig {
@@ -312,16 +236,6 @@ impl ServerHandler for ImageServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn root_uris_are_decoded() {
-        assert_eq!(
-            root_uri_to_path("file:///tmp/a%20b"),
-            Some(PathBuf::from("/tmp/a b"))
-        );
-        assert_eq!(root_uri_to_path("https://example.com/x"), None);
-        assert_eq!(root_uri_to_path("file:///a%00b"), None);
-    }
 
     #[test]
     fn every_tool_is_offered() {
