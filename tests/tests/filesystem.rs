@@ -938,6 +938,7 @@ async fn without_directories_or_roots_tools_explain_what_to_do() {
         .unwrap();
     let e = err_text(&client, "read_text_file", json!({"path": "/etc/passwd"})).await;
     assert!(e.starts_with("No allowed directories are set"), "{e}");
+    assert!(e.contains("(e.g. mcp-filesystem /path/to/dir)"), "{e}");
     client.cancel().await.unwrap();
 }
 

@@ -38,7 +38,8 @@ pub enum SandboxError {
     /// No root is set yet (none on the command line, none from the client).
     #[error(
         "No allowed directories are set: pass directories on the command line \
-         (e.g. mcp-filesystem /path/to/dir) or use a client that provides MCP roots"
+         (e.g. {} /path/to/dir) or use a client that provides MCP roots",
+        program_name()
     )]
     NoRoots,
     /// The path does not exist (the official server's wording).
@@ -76,6 +77,17 @@ pub enum SandboxError {
 
 /// The allowed directories of a server, replaceable at run time when the
 /// client sends its roots.
+/// This binary's name, so the "no roots" message names the server in use.
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .map(Path::new)
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "the server".to_owned())
+}
+
 #[derive(Debug)]
 pub struct PathSandbox {
     /// Canonical, deduplicated, in the order given. Swapped whole so that one
