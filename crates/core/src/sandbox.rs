@@ -960,10 +960,21 @@ mod tests {
             assert!(!sandbox.contains(&file));
             assert!(!sandbox.contains(Path::new("/")));
         }
-        assert_eq!(
-            SandboxError::NoRoots.to_string(),
-            "No allowed directories are set: pass directories on the command line \
-             (e.g. mcp-filesystem /path/to/dir) or use a client that provides MCP roots"
+        // The message names the binary that runs (here the test harness).
+        let message = SandboxError::NoRoots.to_string();
+        assert!(
+            message.starts_with(
+                "No allowed directories are set: pass directories on the command line (e.g. "
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("{} /path/to/dir", program_name())),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("or use a client that provides MCP roots"),
+            "{message}"
         );
     }
 
