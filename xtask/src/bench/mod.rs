@@ -7,6 +7,7 @@
 mod client;
 mod dispatch;
 mod filesystem;
+mod text;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,7 +21,8 @@ use crate::util::{cargo, exec, project_root};
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// What to measure: `dispatch` (the test server), `filesystem` (ours
-    /// beside the official Node server), `criterion`, or `all`.
+    /// beside the official Node server), `text` (ours beside Python's
+    /// tiktoken, re and difflib), `criterion`, or `all`.
     #[arg(default_value = "dispatch")]
     pub what: String,
     /// Calls per throughput measurement.
@@ -39,13 +41,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "criterion" => criterion(),
         "dispatch" => dispatch::run(args),
         "filesystem" => filesystem::run(args),
+        "text" => text::run(args),
         "all" => {
             criterion()?;
             dispatch::run(args)?;
-            filesystem::run(args)
+            filesystem::run(args)?;
+            text::run(args)
         }
         other => {
-            bail!("unknown bench '{other}': choose dispatch, filesystem, criterion or all")
+            bail!("unknown bench '{other}': choose dispatch, filesystem, text, criterion or all")
         }
     }
 }
