@@ -198,6 +198,28 @@ fn progress_notifications_reach_the_client() {
 }
 
 #[test]
+fn tool_schemas_carry_no_nonstandard_formats() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    server.initialize().unwrap();
+    let list = server.request(1, "tools/list", json!({})).unwrap();
+    let big_text = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "big_text")
+        .unwrap()
+        .clone();
+    // `bytes: usize` would carry schemars' "format": "uint".
+    assert_eq!(
+        big_text["inputSchema"]["properties"]["bytes"]["type"],
+        "integer"
+    );
+    assert_eq!(big_text["inputSchema"]["properties"]["bytes"]["minimum"], 0);
+    let text = list.to_string();
+    assert!(!text.contains("\"format\":\"uint"), "{text}");
+}
+
+#[test]
 fn tool_filters_hide_tools_and_reject_typos() {
     let mut server =
         RawStdio::spawn(testserver(), &["--disable-tools", "crash,crash_blocking"]).unwrap();

@@ -126,8 +126,10 @@ pub struct ToolFilter {
 }
 
 impl ToolFilter {
-    /// Removes the filtered-out tools from `router`. A name that matches no
-    /// tool is an error, so a typo in a config does not silently do nothing.
+    /// Removes the filtered-out tools from `router` and normalizes the
+    /// schemas of the rest ([`crate::schema`]); every server calls this once
+    /// on its router. A name that matches no tool is an error, so a typo in a
+    /// config does not silently do nothing.
     pub fn apply<S: Send + Sync + 'static>(
         &self,
         router: &mut rmcp::handler::server::router::tool::ToolRouter<S>,
@@ -151,6 +153,7 @@ impl ToolFilter {
                 router.remove_route(name);
             }
         }
+        crate::schema::normalize_router(router);
         Ok(())
     }
 }

@@ -11,4 +11,5 @@ pub mod fsutil;
 pub mod progress;
 pub mod roots;
 pub mod sandbox;
+pub mod schema;
 pub mod serve;
