@@ -302,8 +302,9 @@ pub fn search(
     let mut ticker = Ticker::new(progress.clone(), text.len(), 4096);
     let mut matches = Vec::new();
     let mut total = 0;
-    for caps in re.captures_iter(text) {
-        let Some(m) = caps.get(0) else { continue };
+    // Matches beyond the page are only counted: `find_iter` runs the fast
+    // engines; capture groups are resolved for the returned page alone.
+    for m in re.find_iter(text) {
         ticker.tick(m.start())?;
         if paging.wants(total) {
             let (line, column) = line_col(text, &starts, m.start());
@@ -313,7 +314,10 @@ pub fn search(
             } else {
                 end_line
             };
-            let groups = if has_groups {
+            let caps = has_groups
+                .then(|| re.captures_at(text, m.start()))
+                .flatten();
+            let groups = if let Some(caps) = caps {
                 (1..caps.len())
                     .map(|i| Group {
                         index: i,
