@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use mcp_servers_core::error::{ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking};
 use mcp_servers_core::progress::Progress;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -110,7 +110,9 @@ impl TextServer {
     }
 }
 
-/// All the counts of `text`. Reports one progress step per stage.
+/// All the counts of `text`. Each tokenizer counts on its own thread while
+/// this one does the Unicode counts, so a large input uses every core.
+/// Reports one progress step per stage.
 pub fn compute(
     text: &str,
     tokenizers: &[String],
@@ -119,23 +121,34 @@ pub fn compute(
 ) -> ToolResult<TextStats> {
     let stages = (3 + tokenizers.len()) as f64;
     progress.check()?;
-    let chars = text.chars().count();
-    let graphemes = text.graphemes(true).count();
-    progress.report(1.0, Some(stages), Some("characters"));
+    let bpes = tokenizers
+        .iter()
+        .map(|name| Ok((name, tokenize::bpe(name)?)))
+        .collect::<ToolResult<Vec<_>>>()?;
+    let (chars, graphemes, words, sentences, lines, tokens) = std::thread::scope(|scope| {
+        let counting: Vec<_> = bpes
+            .into_iter()
+            .map(|(name, bpe)| scope.spawn(move || (name.clone(), tokenize::count(bpe, text))))
+            .collect();
+        let chars = text.chars().count();
+        let graphemes = text.graphemes(true).count();
+        progress.report(1.0, Some(stages), Some("characters"));
+        let words = text.unicode_words().count();
+        let sentences = text.unicode_sentences().count();
+        progress.report(2.0, Some(stages), Some("words and sentences"));
+        let lines = line_stats(text);
+        progress.report(3.0, Some(stages), Some("lines"));
+        let mut tokens = BTreeMap::new();
+        for (i, handle) in counting.into_iter().enumerate() {
+            let (name, count) = handle.join().map_err(|_| {
+                ToolError::new("internal error: a tokenizer thread crashed; please report this bug")
+            })?;
+            progress.report(4.0 + i as f64, Some(stages), Some(&name));
+            tokens.insert(name, count);
+        }
+        Ok::<_, ToolError>((chars, graphemes, words, sentences, lines, tokens))
+    })?;
     progress.check()?;
-    let words = text.unicode_words().count();
-    let sentences = text.unicode_sentences().count();
-    progress.report(2.0, Some(stages), Some("words and sentences"));
-    progress.check()?;
-    let lines = line_stats(text);
-    progress.report(3.0, Some(stages), Some("lines"));
-    let mut tokens = BTreeMap::new();
-    for (i, name) in tokenizers.iter().enumerate() {
-        progress.check()?;
-        let bpe = tokenize::bpe(name)?;
-        tokens.insert(name.clone(), tokenize::count(bpe, text));
-        progress.report(4.0 + i as f64, Some(stages), Some(name));
-    }
     let seconds = (words as u64 * 60).div_ceil(u64::from(words_per_minute));
     Ok(TextStats {
         bytes: text.len(),
