@@ -7,6 +7,7 @@
 mod client;
 mod dispatch;
 mod filesystem;
+mod image;
 mod text;
 
 use std::path::PathBuf;
@@ -22,7 +23,8 @@ use crate::util::{cargo, exec, project_root};
 pub struct BenchArgs {
     /// What to measure: `dispatch` (the test server), `filesystem` (ours
     /// beside the official Node server), `text` (ours beside Python's
-    /// tiktoken, re and difflib), `criterion`, or `all`.
+    /// tiktoken, re and difflib), `image` (ours beside Pillow and sharp),
+    /// `criterion`, or `all`.
     #[arg(default_value = "dispatch")]
     pub what: String,
     /// Calls per throughput measurement.
@@ -42,14 +44,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         "dispatch" => dispatch::run(args),
         "filesystem" => filesystem::run(args),
         "text" => text::run(args),
+        "image" => image::run(args),
         "all" => {
             criterion()?;
             dispatch::run(args)?;
             filesystem::run(args)?;
-            text::run(args)
+            text::run(args)?;
+            image::run(args)
         }
         other => {
-            bail!("unknown bench '{other}': choose dispatch, filesystem, text, criterion or all")
+            bail!(
+                "unknown bench '{other}': choose dispatch, filesystem, text, image, criterion or all"
+            )
         }
     }
 }

@@ -225,7 +225,7 @@ fn measure(
 
 /// One `tools/call`; skips notifications until the answer. The inner error
 /// is the tool's own (`isError`), the outer one a broken session.
-fn call(
+pub(super) fn call(
     session: &mut Session,
     id: &mut u64,
     (tool, arguments): &(&str, Value),
