@@ -112,6 +112,17 @@ impl PathSandbox {
         })
     }
 
+    /// A session's sandbox, starting from directories validated at start-up:
+    /// one that has gone since is skipped with a warning, not an error, so a
+    /// session still starts (its client may send roots).
+    pub fn for_session(roots: &[PathBuf]) -> Self {
+        let sandbox = Self::empty();
+        for (path, err) in sandbox.set_roots(roots.to_vec()) {
+            tracing::warn!("allowed directory {} is gone: {err}", path.display());
+        }
+        sandbox
+    }
+
     /// No roots yet (waiting for client roots): every resolve fails with
     /// [`SandboxError::NoRoots`].
     pub fn empty() -> Self {
@@ -936,6 +947,18 @@ mod tests {
         let f = fixture();
         let sandbox = PathSandbox::empty();
         assert!(sandbox.set_roots(vec![f.root.clone()]).is_empty());
+        assert_eq!(
+            sandbox.resolve_existing("file.txt").unwrap(),
+            f.root.join("file.txt")
+        );
+    }
+
+    #[test]
+    fn session_sandbox_skips_directories_gone_since_start_up() {
+        let f = fixture();
+        let gone = f.root.join("gone");
+        let sandbox = PathSandbox::for_session(&[gone, f.root.clone()]);
+        assert_eq!(&*sandbox.roots(), std::slice::from_ref(&f.root));
         assert_eq!(
             sandbox.resolve_existing("file.txt").unwrap(),
             f.root.join("file.txt")

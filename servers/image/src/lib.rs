@@ -155,11 +155,7 @@ impl ServerFactory {
 
     /// A server for one new session, starting from the command-line roots.
     pub fn session(&self) -> ImageServer {
-        let sandbox = PathSandbox::empty();
-        let rejected = sandbox.set_roots(self.config.roots.clone());
-        for (path, err) in rejected {
-            tracing::warn!("allowed directory {} is gone: {err}", path.display());
-        }
+        let sandbox = PathSandbox::for_session(&self.config.roots);
         ImageServer {
             tool_router: self.tool_router.clone(),
             sandbox: Arc::new(sandbox),

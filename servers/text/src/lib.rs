@@ -109,10 +109,7 @@ impl ServerFactory {
 
     /// A server for one new session, starting from the command-line roots.
     pub fn session(&self) -> TextServer {
-        let sandbox = PathSandbox::empty();
-        for (path, err) in sandbox.set_roots(self.config.roots.clone()) {
-            tracing::warn!("allowed directory {} is gone: {err}", path.display());
-        }
+        let sandbox = PathSandbox::for_session(&self.config.roots);
         TextServer {
             tool_router: self.tool_router.clone(),
             prompt_router: self.prompt_router.clone(),
