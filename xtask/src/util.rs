@@ -39,6 +39,34 @@ fn describe(cmd: &Command) -> String {
     s
 }
 
+/// Installs the npm packages pinned by `pins` (a folder of the repository
+/// holding package.json and package-lock.json) into `dir`, unless that same
+/// lock is installed there already. No install scripts run.
+pub fn npm_ci_pinned(pins: &str, dir: &Path) -> anyhow::Result<()> {
+    let pins = project_root().join(pins);
+    let lock = std::fs::read(pins.join("package-lock.json"))
+        .with_context(|| format!("reading {}/package-lock.json", pins.display()))?;
+    let installed = std::fs::read(dir.join("package-lock.json")).ok();
+    if dir.join("node_modules").exists() && installed.as_deref() == Some(lock.as_slice()) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(pins.join(file), dir.join(file))?;
+    }
+    exec(
+        Command::new("npm")
+            .args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ])
+            .current_dir(dir),
+    )
+}
+
 /// A server crate under servers/.
 #[derive(Debug, Clone)]
 pub struct Server {

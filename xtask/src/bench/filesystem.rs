@@ -4,14 +4,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use super::client::{ServerCmd, Session, cold_start};
 use super::{BenchArgs, ms, pinned, us, write_section};
-use crate::util::{cargo, exec, project_root};
+use crate::util::{cargo, exec, npm_ci_pinned, project_root};
 
 const PEER_ENTRY: &str = "node_modules/@modelcontextprotocol/server-filesystem/dist/index.js";
 
@@ -203,29 +202,8 @@ struct Results {
 
 fn install_peer() -> anyhow::Result<PathBuf> {
     let dir = project_root().join("target/peers/filesystem");
-    let entry = dir.join(PEER_ENTRY);
-    if entry.exists() {
-        return Ok(entry);
-    }
-    std::fs::create_dir_all(&dir)?;
-    for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(
-            project_root().join("xtask/peers/filesystem").join(file),
-            dir.join(file),
-        )?;
-    }
-    exec(
-        Command::new("npm")
-            .args([
-                "ci",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-            ])
-            .current_dir(&dir),
-    )?;
-    Ok(entry)
+    npm_ci_pinned("xtask/peers/filesystem", &dir)?;
+    Ok(dir.join(PEER_ENTRY))
 }
 
 /// target/bench-data/filesystem: a tree of `files` small files, a 100 MiB

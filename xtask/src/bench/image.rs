@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::client::{ServerCmd, Session};
 use super::text::call;
 use super::{BenchArgs, pinned, write_section};
-use crate::util::{cargo, exec, project_root};
+use crate::util::{cargo, exec, npm_ci_pinned, project_root};
 
 /// The Pillow release measured against (sharp's is in package.json).
 const PILLOW_VERSION: &str = "12.0.0";
@@ -353,31 +353,7 @@ fn install_pillow() -> anyhow::Result<PathBuf> {
 /// install scripts are needed for a prebuilt platform.
 fn install_sharp() -> anyhow::Result<PathBuf> {
     let dir = project_root().join("target/peers/image");
-    let lock = project_root().join("xtask/peers/image/package-lock.json");
-    let installed = dir.join("package-lock.json");
-    if dir.join("node_modules/sharp/package.json").exists()
-        && std::fs::read(&installed).ok() == std::fs::read(&lock).ok()
-    {
-        return Ok(dir);
-    }
-    std::fs::create_dir_all(&dir)?;
-    for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(
-            project_root().join("xtask/peers/image").join(file),
-            dir.join(file),
-        )?;
-    }
-    exec(
-        Command::new("npm")
-            .args([
-                "ci",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-            ])
-            .current_dir(&dir),
-    )?;
+    npm_ci_pinned("xtask/peers/image", &dir)?;
     Ok(dir)
 }
 
