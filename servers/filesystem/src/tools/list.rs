@@ -269,14 +269,16 @@ fn build_tree(
             state.truncated = true;
             break;
         }
-        let rel = relative_slash(root, &entry.path);
-        if excludes.is_match(&rel) {
+        // Most trees have no excludes: skip building each relative path then.
+        if !excludes.is_empty() && excludes.is_match(relative_slash(root, &entry.path)) {
             continue;
         }
         state.count += 1;
-        state
-            .progress
-            .report(state.count as f64, None, Some("entries listed"));
+        if state.count.is_multiple_of(256) {
+            state
+                .progress
+                .report(state.count as f64, None, Some("entries listed"));
+        }
         let children = if entry.is_dir {
             Some(build_tree(root, &entry.path, excludes, state)?)
         } else {
