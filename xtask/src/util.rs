@@ -67,6 +67,30 @@ pub fn npm_ci_pinned(pins: &str, dir: &Path) -> anyhow::Result<()> {
     )
 }
 
+/// Installs `package==version` from PyPI into `site` (a `--target` folder),
+/// unless that version is there already.
+pub fn pip_install_pinned(site: &Path, package: &str, version: &str) -> anyhow::Result<()> {
+    let dist_info = format!("{}-{version}.dist-info", package.replace('-', "_"));
+    if site.join(dist_info).exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(site)?;
+    exec(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--upgrade",
+                "--target",
+            ])
+            .arg(site)
+            .arg(format!("{package}=={version}")),
+    )
+}
+
 /// A server crate under servers/.
 #[derive(Debug, Clone)]
 pub struct Server {

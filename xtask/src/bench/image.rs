@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::client::{ServerCmd, Session};
 use super::text::call;
 use super::{BenchArgs, pinned, write_section};
-use crate::util::{cargo, exec, npm_ci_pinned, project_root};
+use crate::util::{cargo, exec, npm_ci_pinned, pip_install_pinned, project_root};
 
 /// The Pillow release measured against (sharp's is in package.json).
 const PILLOW_VERSION: &str = "12.0.0";
@@ -328,24 +328,7 @@ fn node_cmd(dir: &Path) -> impl Fn(&[&str]) -> Command + use<> {
 
 fn install_pillow() -> anyhow::Result<PathBuf> {
     let site = project_root().join("target/peers/image/python");
-    if site
-        .join(format!("pillow-{PILLOW_VERSION}.dist-info"))
-        .exists()
-    {
-        return Ok(site);
-    }
-    std::fs::create_dir_all(&site)?;
-    exec(Command::new("python3").args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--upgrade",
-        "--target",
-        &site.display().to_string(),
-        &format!("pillow=={PILLOW_VERSION}"),
-    ]))?;
+    pip_install_pinned(&site, "pillow", PILLOW_VERSION)?;
     Ok(site)
 }
 

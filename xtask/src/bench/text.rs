@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::client::{ServerCmd, Session};
 use super::{BenchArgs, pinned, write_section};
-use crate::util::{cargo, exec, project_root};
+use crate::util::{cargo, exec, pip_install_pinned, project_root};
 
 /// The tiktoken release measured against.
 const TIKTOKEN_VERSION: &str = "0.12.0";
@@ -366,24 +366,7 @@ fn measure_python(inputs: &[Input]) -> anyhow::Result<Python> {
 /// that directory (for PYTHONPATH).
 fn install_tiktoken(peers: &Path) -> anyhow::Result<PathBuf> {
     let site = peers.join("python");
-    if site
-        .join(format!("tiktoken-{TIKTOKEN_VERSION}.dist-info"))
-        .exists()
-    {
-        return Ok(site);
-    }
-    std::fs::create_dir_all(peers)?;
-    exec(Command::new("python3").args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--upgrade",
-        "--target",
-        &site.display().to_string(),
-        &format!("tiktoken=={TIKTOKEN_VERSION}"),
-    ]))?;
+    pip_install_pinned(&site, "tiktoken", TIKTOKEN_VERSION)?;
     Ok(site)
 }
 
