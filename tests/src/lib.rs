@@ -102,6 +102,22 @@ pub fn text_of(result: &rmcp::model::CallToolResult) -> String {
         .unwrap_or_default()
 }
 
+/// Calls a tool and returns its result; a JSON-RPC error fails the test,
+/// naming the tool (a tool error is a result, for the test to check).
+pub async fn call<H: rmcp::ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    name: &str,
+    arguments: Value,
+) -> rmcp::model::CallToolResult {
+    client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new(name.to_owned())
+                .with_arguments(args(arguments)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name} failed at the protocol level: {e}"))
+}
+
 /// Call arguments from a JSON object literal.
 pub fn args(value: Value) -> rmcp::model::JsonObject {
     value.as_object().cloned().unwrap_or_default()

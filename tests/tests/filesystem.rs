@@ -9,14 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mcp_servers_tests::rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientInfo, Implementation,
-    ListRootsResult, Root,
+    CallToolRequestParams, ClientCapabilities, ClientInfo, Implementation, ListRootsResult, Root,
 };
 use mcp_servers_tests::rmcp::service::{RequestContext, RunningService};
 use mcp_servers_tests::rmcp::transport::TokioChildProcess;
 use mcp_servers_tests::rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use mcp_servers_tests::{
-    Client, DEADLINE, HttpServer, Lifecycle, RawStdio, args, stdio_client, text_of,
+    Client, DEADLINE, HttpServer, Lifecycle, RawStdio, args, call, stdio_client, text_of,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -68,17 +67,6 @@ impl Fixture {
             .await
             .unwrap()
     }
-}
-
-async fn call(
-    client: &RunningService<RoleClient, impl ClientHandler>,
-    name: &str,
-    arguments: Value,
-) -> CallToolResult {
-    client
-        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args(arguments)))
-        .await
-        .unwrap_or_else(|e| panic!("{name} failed at the protocol level: {e}"))
 }
 
 async fn ok_text(

@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use base64::Engine;
 use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use mcp_servers_tests::rmcp::model::{CallToolRequestParams, CallToolResult};
-use mcp_servers_tests::{Client, HttpServer, Lifecycle, RawStdio, args, stdio_client, text_of};
+use mcp_servers_tests::{
+    Client, HttpServer, Lifecycle, RawStdio, args, call, stdio_client, text_of,
+};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -154,13 +156,6 @@ impl Fixture {
             .await
             .unwrap()
     }
-}
-
-async fn call(client: &Client, name: &str, arguments: Value) -> CallToolResult {
-    client
-        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args(arguments)))
-        .await
-        .unwrap_or_else(|e| panic!("{name} failed at the protocol level: {e}"))
 }
 
 /// A successful call's structured content.

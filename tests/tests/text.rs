@@ -5,8 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use mcp_servers_tests::rmcp::model::{CallToolRequestParams, CallToolResult};
-use mcp_servers_tests::{Client, Lifecycle, args, stdio_client, text_of};
+use mcp_servers_tests::{Client, Lifecycle, call, stdio_client, text_of};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -48,13 +47,6 @@ async fn client() -> Client {
     stdio_client(bin(), &[], Lifecycle::Initialize)
         .await
         .unwrap()
-}
-
-async fn call(client: &Client, name: &str, arguments: Value) -> CallToolResult {
-    client
-        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args(arguments)))
-        .await
-        .unwrap_or_else(|e| panic!("{name} failed at the protocol level: {e}"))
 }
 
 /// The structured result of a successful call; its text block must be the
