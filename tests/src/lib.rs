@@ -84,11 +84,22 @@ pub async fn stdio_client(
     args: &[&str],
     lifecycle: Lifecycle,
 ) -> anyhow::Result<Client> {
+    stdio_client_with((), bin, args, lifecycle).await
+}
+
+/// rmcp's client over the binary's stdio, with `handler` answering the
+/// server's requests (sampling, elicitation, roots) and notifications.
+pub async fn stdio_client_with<H: rmcp::ClientHandler>(
+    handler: H,
+    bin: &Path,
+    args: &[&str],
+    lifecycle: Lifecycle,
+) -> anyhow::Result<RunningService<RoleClient, H>> {
     let mut cmd = tokio::process::Command::new(bin);
     cmd.args(args);
     let transport = TokioChildProcess::new(cmd)?;
     let client =
-        rmcp::service::serve_client_with_lifecycle((), transport, lifecycle.mode()).await?;
+        rmcp::service::serve_client_with_lifecycle(handler, transport, lifecycle.mode()).await?;
     Ok(client)
 }
 
@@ -214,8 +225,18 @@ impl RawStdio {
 
     /// Sends a request and returns its response.
     pub fn request(&mut self, id: i64, method: &str, params: Value) -> anyhow::Result<Value> {
+        Ok(self.exchange(id, method, params)?.0)
+    }
+
+    /// Sends a request; returns its response and the messages before it.
+    pub fn exchange(
+        &mut self,
+        id: i64,
+        method: &str,
+        params: Value,
+    ) -> anyhow::Result<(Value, Vec<Value>)> {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
-        Ok(self.recv_response(&json!(id))?.0)
+        self.recv_response(&json!(id))
     }
 
     /// Closes stdin and waits for the process to exit.
@@ -328,12 +349,25 @@ impl HttpServer {
         token: Option<&str>,
         lifecycle: Lifecycle,
     ) -> anyhow::Result<Client> {
+        self.client_with((), token, lifecycle).await
+    }
+
+    /// rmcp's Streamable HTTP client with `handler` for the server's requests.
+    pub async fn client_with<H: rmcp::ClientHandler>(
+        &self,
+        handler: H,
+        token: Option<&str>,
+        lifecycle: Lifecycle,
+    ) -> anyhow::Result<RunningService<RoleClient, H>> {
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
         if let Some(token) = token {
             config = config.auth_header(token);
         }
         let transport = StreamableHttpClientTransport::from_config(config);
-        Ok(rmcp::service::serve_client_with_lifecycle((), transport, lifecycle.mode()).await?)
+        Ok(
+            rmcp::service::serve_client_with_lifecycle(handler, transport, lifecycle.mode())
+                .await?,
+        )
     }
 
     /// A raw POST to `/mcp` with MCP's headers plus `headers`.

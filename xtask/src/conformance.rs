@@ -26,6 +26,12 @@ const GENERIC: &[&str] = &[
     "dns-rebinding-protection",
 ];
 
+/// Scenarios in `--suite all` of suite 0.1.16 (30 active + 2 pending).
+const ALL_SCENARIOS: usize = 32;
+
+/// The server built as the suite's fixture: it must pass every scenario.
+const FIXTURE: &str = "everything";
+
 #[derive(Debug, Args)]
 pub struct ConformanceArgs {
     /// Servers to test (e.g. `filesystem`, `testserver`); default: all.
@@ -41,6 +47,8 @@ struct Target {
     bin_name: String,
     bin: PathBuf,
     args: Vec<String>,
+    /// Every scenario, pending ones included, must pass.
+    all: bool,
 }
 
 pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
@@ -57,14 +65,16 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for target in &targets {
         let results = run_suite(&node, &suite, target, &out_root.join(&target.name))?;
-        println!(
-            "\n{}: conformance suite 0.1.16 (active scenarios)",
-            target.name
-        );
+        let suite_name = if target.all {
+            "all scenarios"
+        } else {
+            "active scenarios"
+        };
+        println!("\n{}: conformance suite 0.1.16 ({suite_name})", target.name);
         println!("| scenario | result | checks |");
         println!("|---|---|---|");
         for r in &results {
-            let required = args.strict || GENERIC.contains(&r.scenario.as_str());
+            let required = args.strict || target.all || GENERIC.contains(&r.scenario.as_str());
             let verdict = match (r.failed, required) {
                 (0, _) => "pass",
                 (_, true) => "FAIL",
@@ -82,6 +92,13 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
             if !results.iter().any(|r| r.scenario == *scenario) {
                 failures.push(format!("{}: {scenario} did not run", target.name));
             }
+        }
+        if target.all && results.len() != ALL_SCENARIOS {
+            failures.push(format!(
+                "{}: {} scenarios ran, expected {ALL_SCENARIOS}",
+                target.name,
+                results.len()
+            ));
         }
     }
     if failures.is_empty() {
@@ -102,6 +119,7 @@ fn targets(names: &[String]) -> anyhow::Result<Vec<Target>> {
         bin_name: "mcp-testserver".into(),
         bin: debug.join("mcp-testserver"),
         args: vec![],
+        all: false,
     }];
     for server in servers()? {
         // A server that needs directories gets a scratch one.
@@ -113,6 +131,7 @@ fn targets(names: &[String]) -> anyhow::Result<Vec<Target>> {
             bin: debug.join(&server.package),
             bin_name: server.package.clone(),
             package: server.package,
+            all: server.name == FIXTURE,
             name: server.name,
             args,
         });
@@ -199,7 +218,8 @@ fn run_suite(
     );
     let status = Command::new(node)
         .arg(suite)
-        .args(["server", "--url", &url, "-o"])
+        .args(["server", "--url", &url])
+        .args(["--suite", if target.all { "all" } else { "active" }, "-o"])
         .arg(out)
         .stdout(Stdio::null())
         .status();

@@ -5,6 +5,8 @@
 
 pub mod cache;
 pub mod cli;
+pub mod client_log;
+pub mod completion;
 pub mod content;
 pub mod error;
 pub mod fsutil;

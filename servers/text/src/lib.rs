@@ -4,14 +4,13 @@
 //! It is also the workspace's complete example of the protocol beyond tools:
 //! prompts ([`prompts`]), resources and a resource template ([`resources`]),
 //! completions ([`TextServer::complete`]), logging notifications at the level
-//! the client sets ([`log`]), progress and cancellation for long inputs, and
+//! the client sets (core's `ClientLog`), progress and cancellation for long inputs, and
 //! MCP roots that widen the directories `path` arguments may read.
 //!
 //! One [`TextServer`] serves one session: over HTTP each session gets its own
 //! sandbox and its own logging level.
 
 pub mod input;
-pub mod log;
 pub mod prompts;
 pub mod resources;
 pub mod tokenize;
@@ -22,6 +21,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use mcp_servers_core::cli::ServeArgs;
+use mcp_servers_core::client_log::ClientLog;
 use mcp_servers_core::error::call_tool_guarded;
 use mcp_servers_core::roots;
 use mcp_servers_core::sandbox::PathSandbox;
@@ -115,7 +115,7 @@ impl ServerFactory {
             prompt_router: self.prompt_router.clone(),
             sandbox: Arc::new(sandbox),
             config: self.config.clone(),
-            log: log::ClientLog::default(),
+            log: ClientLog::new("mcp-text"),
         }
     }
 }
@@ -127,7 +127,7 @@ pub struct TextServer {
     prompt_router: PromptRouter<Self>,
     pub(crate) sandbox: Arc<PathSandbox>,
     pub(crate) config: Arc<Config>,
-    pub(crate) log: log::ClientLog,
+    pub(crate) log: ClientLog,
 }
 
 impl TextServer {

@@ -6,10 +6,10 @@
 //! (rmcp's `#[prompt]`); completions are answered by [`complete`], which the
 //! server's `ServerHandler::complete` calls.
 
+use mcp_servers_core::completion;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptResult, PromptMessage,
-    Reference, Role,
+    CompleteRequestParams, CompleteResult, GetPromptResult, PromptMessage, Reference, Role,
 };
 use rmcp::{ErrorData, prompt, prompt_router};
 use schemars::JsonSchema;
@@ -232,51 +232,11 @@ pub fn complete(server: &TextServer, request: &CompleteRequestParams) -> Complet
                 OPERATIONS.iter().map(|(n, _)| (*n).to_owned()).collect()
             }
             (resources::FILE_TEMPLATE, "path") => {
-                return finish(resources::complete_path(server, typed));
+                return completion::result(resources::complete_path(server, typed));
             }
             _ => Vec::new(),
         },
         _ => Vec::new(),
     };
-    finish(filter(candidates, typed))
-}
-
-fn filter(candidates: Vec<String>, typed: &str) -> Vec<String> {
-    let typed = typed.to_lowercase();
-    let (mut prefix, mut rest): (Vec<String>, Vec<String>) = candidates
-        .into_iter()
-        .filter(|c| c.to_lowercase().contains(&typed))
-        .partition(|c| c.to_lowercase().starts_with(&typed));
-    prefix.append(&mut rest);
-    prefix
-}
-
-fn finish(mut values: Vec<String>) -> CompleteResult {
-    let total = values.len();
-    values.truncate(CompletionInfo::MAX_VALUES);
-    let has_more = total > values.len();
-    let info =
-        CompletionInfo::with_pagination(values, Some(total as u32), has_more).unwrap_or_default();
-    CompleteResult::new(info)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filter_puts_prefix_matches_first() {
-        let got = filter(
-            vec![
-                "base64url".into(),
-                "hex".into(),
-                "base64".into(),
-                "x64".into(),
-            ],
-            "b",
-        );
-        assert_eq!(got, ["base64url", "base64"]);
-        let got = filter(vec!["base64".into(), "x64".into()], "64");
-        assert_eq!(got, ["base64", "x64"]);
-    }
+    completion::result(completion::matching(candidates, typed))
 }

@@ -17,7 +17,7 @@ use crate::TextServer;
 use crate::input::{
     Input, ListPaging, PageInfo, TextPage, TextPaging, data, line_col, line_starts, schema,
 };
-use crate::log::Level;
+use mcp_servers_core::client_log::Level;
 
 /// Largest compiled regex, in bytes.
 const REGEX_SIZE_LIMIT: usize = 16 * 1024 * 1024;

@@ -14,8 +14,8 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::TextServer;
 use crate::input::{Input, data, schema};
-use crate::log::Level;
 use crate::tokenize;
+use mcp_servers_core::client_log::Level;
 
 /// Average silent reading speed of adults, in words per minute.
 pub const DEFAULT_WORDS_PER_MINUTE: u32 = 238;

@@ -12,9 +12,6 @@ use rmcp::RoleServer;
 use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
 use rmcp::service::Peer;
 
-/// The logger name the notifications carry.
-pub const LOGGER: &str = "mcp-text";
-
 /// Severity of a message, in the protocol's order (syslog's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -59,17 +56,18 @@ impl Level {
 #[derive(Debug, Clone)]
 pub struct ClientLog {
     min: Arc<Mutex<u8>>,
-}
-
-impl Default for ClientLog {
-    fn default() -> Self {
-        Self {
-            min: Arc::new(Mutex::new(Level::Warning.rank())),
-        }
-    }
+    /// The logger name the notifications carry (the server's name).
+    logger: &'static str,
 }
 
 impl ClientLog {
+    pub fn new(logger: &'static str) -> Self {
+        Self {
+            min: Arc::new(Mutex::new(Level::Warning.rank())),
+            logger,
+        }
+    }
+
     pub fn set_level(&self, level: LoggingLevel) {
         *self.min.lock().unwrap_or_else(PoisonError::into_inner) = Level::from_protocol(level);
     }
@@ -91,7 +89,7 @@ impl ClientLog {
             level.to_protocol(),
             serde_json::Value::String(message),
         )
-        .with_logger(LOGGER);
+        .with_logger(self.logger);
         if let Err(e) = peer.notify_logging_message(param).await {
             tracing::debug!("logging notification not sent: {e}");
         }
@@ -104,7 +102,7 @@ mod tests {
 
     #[test]
     fn level_filters_by_severity() {
-        let log = ClientLog::default();
+        let log = ClientLog::new("test");
         assert!(!log.enabled(Level::Info));
         assert!(log.enabled(Level::Warning));
         log.set_level(LoggingLevel::Debug);
