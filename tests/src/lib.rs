@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 
 pub use rmcp;
 
+pub mod fuzz;
+
 /// The longest any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -177,11 +179,21 @@ impl RawStdio {
 
     /// Writes one line (a newline is appended).
     pub fn send_line(&mut self, line: &str) -> anyhow::Result<()> {
+        self.send_bytes(line.as_bytes())
+    }
+
+    /// Writes one line of arbitrary bytes (not necessarily UTF-8).
+    pub fn send_bytes(&mut self, line: &[u8]) -> anyhow::Result<()> {
         let stdin = self.stdin.as_mut().context("stdin closed")?;
-        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(line)?;
         stdin.write_all(b"\n")?;
         stdin.flush()?;
         Ok(())
+    }
+
+    /// Whether the process is still running.
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn send(&mut self, value: &Value) -> anyhow::Result<()> {
@@ -339,6 +351,15 @@ impl HttpServer {
         })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -428,4 +449,14 @@ pub fn first_message(content_type: &str, body: &str) -> anyhow::Result<Value> {
         }
     }
     bail!("no JSON-RPC message in body: {body}")
+}
+
+/// Memory of a process in KiB from /proc/PID/status: `VmRSS` (now) or
+/// `VmHWM` (peak). None where there is no /proc or the process is gone.
+pub fn memory_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let value = l.strip_prefix(field)?.strip_prefix(':')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
 }

@@ -532,6 +532,47 @@ async fn over_http_server_requests_and_notifications_use_the_session() {
 }
 
 #[tokio::test]
+async fn over_http_a_duplicate_in_flight_id_is_refused_and_the_first_answered() {
+    let server = HttpServer::spawn(bin(), &[]).unwrap();
+    let init = server
+        .post(&mcp_servers_tests::initialize_body(1), &[])
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    server.post(&note, &headers).await.unwrap();
+    // test_reconnection takes 100 ms: the second request arrives while the
+    // first is in progress (the first is sent and its headers received
+    // before the second is sent).
+    let slow = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                      "params": {"name": "test_reconnection", "arguments": {}}});
+    let first = server.post(&slow, &headers).await.unwrap();
+    let second = server.post(&slow, &headers).await.unwrap();
+    assert_eq!(second.status(), 400);
+    let refusal: Value = second.json().await.unwrap();
+    assert_eq!(refusal["id"], 7);
+    assert_eq!(refusal["error"]["code"], -32600);
+    let content_type = first.headers()["content-type"].to_str().unwrap().to_owned();
+    let body = first.text().await.unwrap();
+    let answer = mcp_servers_tests::first_message(&content_type, &body).unwrap();
+    assert_eq!(answer["id"], 7);
+    assert!(
+        answer["result"]["content"][0]["text"].is_string(),
+        "{answer}"
+    );
+    // Once answered, the id is free again.
+    let again = server.post(&slow, &headers).await.unwrap();
+    assert_eq!(again.status(), 200);
+}
+
+#[tokio::test]
 async fn the_2026_lifecycle_serves_tools_and_refuses_server_requests_clearly() {
     let handler = FullClient::default();
     let client = stdio_client_with(handler.clone(), bin(), &[], Lifecycle::Discover)

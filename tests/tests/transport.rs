@@ -278,6 +278,33 @@ async fn http_session_delete_is_204_and_notifications_202() {
 }
 
 #[tokio::test]
+async fn http_malformed_bodies_get_json_rpc_errors() {
+    let server = HttpServer::spawn(testserver(), &[]).unwrap();
+    let raw = |body: &'static str| {
+        server
+            .http
+            .post(server.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .send()
+    };
+    for (body, code) in [
+        ("{not json", -32700),
+        ("", -32700),
+        ("[]", -32600),
+        (r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, -32600),
+        ("42", -32600),
+    ] {
+        let response = raw(body).await.unwrap();
+        assert_eq!(response.status(), 400, "{body:?}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], code, "{body:?}: {answer}");
+        assert_eq!(answer["id"], serde_json::Value::Null);
+    }
+}
+
+#[tokio::test]
 async fn http_health_reports_name_version_uptime() {
     let server = HttpServer::spawn(testserver(), &["--auth-token", "s3cret"]).unwrap();
     // /health stays open even with auth on.

@@ -192,9 +192,14 @@ where
     let protected = Router::new()
         .nest_service("/mcp", mcp)
         .layer(middleware::from_fn(session_deleted_is_204))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(InFlightIds::default()),
+            check_post,
+        ))
         .merge(legacy)
         .layer(middleware::from_fn_with_state(state.clone(), require_auth))
-        .layer(RequestBodyLimitLayer::new(options.max_message_bytes));
+        .layer(RequestBodyLimitLayer::new(options.max_message_bytes))
+        .layer(middleware::from_fn(close_after_413));
 
     let app = Router::new()
         .route("/health", axum::routing::get(health))
@@ -209,6 +214,7 @@ where
     (app, state)
 }
 
+use super::post_check::{InFlightIds, check_post};
 use super::sse;
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -237,6 +243,19 @@ async fn track_and_log(State(state): State<Arc<AppState>>, req: Request, next: N
         latency_us = start.elapsed().as_micros() as u64,
         "request"
     );
+    response
+}
+
+/// A body refused for its size was not read to its end, so the connection
+/// cannot carry another request: say so, or a client may reuse it and see
+/// its next request fail with a closed connection.
+async fn close_after_413(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 

@@ -6,6 +6,7 @@
 //! the exit code.
 
 mod http;
+mod post_check;
 mod sse;
 mod stdio;
 #[cfg(feature = "tls")]
