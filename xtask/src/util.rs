@@ -1,7 +1,10 @@
 //! Small shared helpers: paths, commands, the list of servers.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -121,4 +124,64 @@ pub fn servers() -> anyhow::Result<Vec<Server>> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// Spawns `bin --transport http --listen 127.0.0.1:0 args...` and waits for
+/// its "listening on" line; returns the child and its `127.0.0.1:PORT`.
+pub fn spawn_http(bin: &Path, args: &[String]) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(bin)
+        .args(["--transport", "http", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stderr = child.stderr.take().context("piped stderr")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1)
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(addr) => Ok((child, addr)),
+        Err(_) => {
+            let _ = child.kill();
+            bail!("{} did not start listening", bin.display())
+        }
+    }
+}
+
+/// Stores one section of a generated report (`sections/NAME.md`) and
+/// rebuilds `report` from `header` and every section, in name order.
+pub fn write_report_section(
+    sections: &str,
+    name: &str,
+    markdown: &str,
+    report: &str,
+    header: &str,
+) -> anyhow::Result<()> {
+    let dir = project_root().join(sections);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{name}.md")), markdown)?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    paths.sort();
+    let mut text = header.to_owned();
+    for path in paths {
+        text.push('\n');
+        text.push_str(&std::fs::read_to_string(&path)?);
+    }
+    let path = project_root().join(report);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
