@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 pub use rmcp;
 
+pub mod crash;
 pub mod fuzz;
 
 /// The longest any single wait may take before the test fails.
@@ -194,6 +195,12 @@ impl RawStdio {
     /// Whether the process is still running.
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGKILL, and wait until the process is gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn send(&mut self, value: &Value) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Chunk size of [`read_tail`]'s backward reads.
 const TAIL_CHUNK: usize = 64 * 1024;
@@ -29,6 +29,63 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
 /// final rename.
 pub fn atomic_write_new(path: &Path, data: &[u8]) -> io::Result<()> {
     write_atomically(path, data, true)
+}
+
+/// Marks our temporary files: `.NAME.mcp-PID.RANDOM.tmp`.
+const TEMP_MARK: &str = "mcp-";
+
+/// The pid in one of our temporary file names, if it is one.
+fn temp_owner(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (before, random) = rest.rsplit_once('.')?;
+    let (_, pid) = before.rsplit_once(&format!(".{TEMP_MARK}"))?;
+    if random.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes the temporary files that a killed server (a pid no longer
+/// running) left in `dir`; our own and live processes' are kept. Only
+/// where /proc tells which processes run. Returns how many were removed.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    if !Path::new("/proc/self").exists() {
+        return 0;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let me = std::process::id();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_owner) else {
+            continue;
+        };
+        if pid == me || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_file()) && fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(path = %entry.path().display(), "removed a stale temporary file");
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Sweeps each directory at most once per process, on its first write:
+/// after a crash, the next server to write there cleans up.
+fn sweep_once(dir: &Path) {
+    static SWEPT: std::sync::Mutex<Option<std::collections::HashSet<PathBuf>>> =
+        std::sync::Mutex::new(None);
+    let first = SWEPT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get_or_insert_with(Default::default)
+        .insert(dir.to_path_buf());
+    if first {
+        remove_stale_temp_files(dir);
+    }
 }
 
 fn write_atomically(path: &Path, data: &[u8], must_be_new: bool) -> io::Result<()> {
@@ -72,9 +129,10 @@ fn write_atomically(path: &Path, data: &[u8], must_be_new: bool) -> io::Result<(
         }
     };
 
+    sweep_once(dir);
     let mut prefix = std::ffi::OsString::from(".");
     prefix.push(name);
-    prefix.push(".");
+    prefix.push(format!(".{TEMP_MARK}{}.", std::process::id()));
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     if existing.is_none() {
@@ -547,6 +605,34 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn temp_owners_are_read_from_our_names_only() {
+        assert_eq!(temp_owner(".a.txt.mcp-123.Xy9abc.tmp"), Some(123));
+        assert_eq!(temp_owner(".a.mcp-1.b.mcp-77.r.tmp"), Some(77));
+        assert_eq!(temp_owner(".a.txt.Xy9abc.tmp"), None);
+        assert_eq!(temp_owner("a.txt.mcp-123.Xy9abc.tmp"), None);
+        assert_eq!(temp_owner(".a.txt.mcp-12x.Xy9abc.tmp"), None);
+        assert_eq!(temp_owner(".a.txt.mcp-123.Xy9abc"), None);
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_processes_are_removed() {
+        let dir = dir();
+        // A pid above the kernel's maximum (4194304) never runs.
+        let stale = dir.path().join(".a.txt.mcp-99999999.abcdef.tmp");
+        let mine = dir
+            .path()
+            .join(format!(".b.txt.mcp-{}.abcdef.tmp", std::process::id()));
+        let foreign = dir.path().join(".c.txt.abcdef.tmp");
+        for path in [&stale, &mine, &foreign] {
+            fs::write(path, "x").unwrap();
+        }
+        assert_eq!(remove_stale_temp_files(dir.path()), 1);
+        assert!(!stale.exists());
+        assert!(mine.exists(), "a live process's temp file must stay");
+        assert!(foreign.exists(), "only our own naming is swept");
     }
 
     #[test]

@@ -92,6 +92,10 @@ impl Config {
                 "invalid allowed directory: {e} (every DIR argument must be an existing directory)"
             )
         })?;
+        // Temporary files a killed server left at the top of its directories.
+        for root in sandbox.roots().iter() {
+            mcp_servers_core::fsutil::remove_stale_temp_files(root);
+        }
         Ok(Self {
             roots: sandbox.roots().to_vec(),
             read_only: cli.read_only,
