@@ -27,6 +27,7 @@ pub use rmcp;
 
 pub mod crash;
 pub mod fuzz;
+pub mod load;
 
 /// The longest any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);

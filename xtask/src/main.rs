@@ -7,6 +7,7 @@ mod bench;
 mod conformance;
 mod interop;
 mod new_server;
+mod stress;
 mod util;
 
 use std::process::ExitCode;
@@ -51,6 +52,10 @@ enum Command {
     /// Drive every server with the Python SDK, the TypeScript SDK, the
     /// Inspector CLI and rmcp, over every transport (docs/interop.md).
     Interop(interop::InteropArgs),
+    /// Long fuzz, path-escape, crash and load runs (docs/reliability.md).
+    Stress(stress::StressArgs),
+    /// Only the HTTP load run of `stress`.
+    Load(stress::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
         Command::Demo => demo(),
         Command::Conformance(args) => conformance::run(&args),
         Command::Interop(args) => interop::run(&args),
+        Command::Stress(args) => stress::stress(&args),
+        Command::Load(args) => stress::load(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

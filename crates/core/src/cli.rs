@@ -61,6 +61,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub stateless: bool,
 
+    /// Close an HTTP session after this many seconds without a request (its
+    /// memory is freed; the client must initialize again).
+    #[arg(long, default_value_t = DEFAULT_SESSION_IDLE_TIMEOUT_S, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_idle_timeout: u64,
+
     /// Largest accepted JSON-RPC message in bytes (stdio line or HTTP body).
     #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES, env = "MCP_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: usize,
@@ -97,6 +102,9 @@ impl ServeArgs {
     }
 }
 
+/// Seconds an HTTP session may stay idle before it is closed.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT_S: u64 = 300;
+
 impl Default for ServeArgs {
     fn default() -> Self {
         Self {
@@ -107,6 +115,7 @@ impl Default for ServeArgs {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             stateless: false,
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT_S,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             enable_tools: Vec::new(),
             disable_tools: Vec::new(),

@@ -36,6 +36,7 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     pub stateless: bool,
     pub max_message_bytes: usize,
+    pub session_idle_timeout: Duration,
 }
 
 impl HttpOptions {
@@ -72,6 +73,7 @@ impl HttpOptions {
             allowed_origins,
             stateless: args.stateless,
             max_message_bytes: args.max_message_bytes,
+            session_idle_timeout: Duration::from_secs(args.session_idle_timeout),
         })
     }
 }
@@ -180,11 +182,9 @@ where
         .disable_allowed_hosts();
     config.sse_keep_alive = Some(Duration::from_secs(15));
     let factory = make.clone();
-    let mcp = StreamableHttpService::new(
-        move || Ok(factory()),
-        LocalSessionManager::default().into(),
-        config,
-    );
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(options.session_idle_timeout);
+    let mcp = StreamableHttpService::new(move || Ok(factory()), sessions.into(), config);
 
     let sse_make = make.clone();
     let legacy = sse::routes(move || sse_make(), ct);

@@ -1,0 +1,266 @@
+//! mcp-stress: the long reliability runs behind `cargo xtask stress` and
+//! `cargo xtask load`: the protocol fuzzer, kill -9 crash rounds and HTTP
+//! load against every server; prints a Markdown report section.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use mcp_servers_tests::crash::{Operation, crash_rounds};
+use mcp_servers_tests::fuzz::{FuzzConfig, fuzz_http, fuzz_stdio};
+use mcp_servers_tests::load::{LoadConfig, load_http};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-stress",
+    about = "Fuzz, crash and load runs against the servers"
+)]
+struct Cli {
+    /// Where the server binaries are (target/release or target/debug).
+    #[arg(long)]
+    bin_dir: PathBuf,
+    /// Servers to run against (default: all four).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "filesystem,image,text,everything"
+    )]
+    servers: Vec<String>,
+    /// Write the Markdown section here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(subcommand)]
+    run: Run,
+}
+
+#[derive(Subcommand)]
+enum Run {
+    /// Fuzz every server over stdio and HTTP.
+    Fuzz {
+        #[arg(long, default_value_t = 10_000)]
+        frames: usize,
+        #[arg(long, default_value_t = 0x5EED)]
+        seed: u64,
+    },
+    /// kill -9 mcp-filesystem during writes, edits and moves.
+    Crash {
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
+    /// Concurrent HTTP sessions calling a tool, stateful and stateless.
+    Load {
+        #[arg(long, default_value_t = 200)]
+        sessions: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let result = match &cli.run {
+        Run::Fuzz { frames, seed } => runtime.block_on(fuzz(&cli, *frames, *seed)),
+        Run::Crash { rounds } => crash(&cli, *rounds),
+        Run::Load { sessions, seconds } => runtime.block_on(load(&cli, *sessions, *seconds)),
+    };
+    match result {
+        Ok((markdown, clean)) => {
+            match &cli.out {
+                Some(path) => {
+                    if let Err(e) = std::fs::write(path, &markdown) {
+                        eprintln!("mcp-stress: cannot write {}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+                None => print!("{markdown}"),
+            }
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("mcp-stress: failures found (see the report)");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("mcp-stress: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bin(cli: &Cli, server: &str) -> PathBuf {
+    cli.bin_dir.join(format!("mcp-{server}"))
+}
+
+/// The directory argument a server gets (everything takes none).
+fn server_args(server: &str, dir: &Path) -> Vec<String> {
+    match server {
+        "everything" => vec![],
+        _ => vec![dir.display().to_string()],
+    }
+}
+
+async fn fuzz(cli: &Cli, frames: usize, seed: u64) -> anyhow::Result<(String, bool)> {
+    let mut md = format!(
+        "## Protocol fuzzing\n\n`mcp-stress fuzz --frames {frames} --seed {seed:#x}`: malformed and \
+         mutated frames (tests/src/fuzz.rs) to each server, a `tools/list` health probe after \
+         every 100. A failure is a crash, a hang (no answer in 30 s), a non-JSON stdout line \
+         or an HTTP 5xx. RSS is the server's, after initialization and at its peak.\n\n\
+         | server | transport | frames | probes | failures | RSS start | RSS peak | time | HTTP statuses |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
+    );
+    let mut clean = true;
+    let config = FuzzConfig {
+        seed,
+        frames,
+        ..FuzzConfig::default()
+    };
+    for server in &cli.servers {
+        for transport in ["stdio", "http"] {
+            let dir = tempfile::tempdir()?;
+            let args = server_args(server, dir.path());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let report = if transport == "stdio" {
+                fuzz_stdio(&bin(cli, server), &args, config)?
+            } else {
+                fuzz_http(&bin(cli, server), &args, config).await?
+            };
+            eprintln!("fuzz {server} {transport}: {report:?}");
+            clean &= report.failures.is_empty();
+            let statuses: Vec<String> = report
+                .statuses
+                .iter()
+                .map(|(s, n)| format!("{s}: {n}"))
+                .collect();
+            md.push_str(&format!(
+                "| {server} | {transport} | {} | {} | {} | {:.1} MB | {:.1} MB | {:.1} s | {} |\n",
+                report.frames,
+                report.probes,
+                report.failures.len(),
+                report.rss_start_kib as f64 / 1024.0,
+                report.rss_peak_kib as f64 / 1024.0,
+                report.elapsed.as_secs_f64(),
+                statuses.join(", ")
+            ));
+            for failure in report.failures.iter().take(3) {
+                md.push_str(&format!("\n> {}\n", failure.replace('\n', " ")));
+            }
+        }
+    }
+    Ok((md, clean))
+}
+
+fn crash(cli: &Cli, rounds: usize) -> anyhow::Result<(String, bool)> {
+    let mut md = format!(
+        "## Crash consistency\n\n`mcp-stress crash --rounds {rounds}`: mcp-filesystem is killed \
+         with SIGKILL at a point spread over one uninterrupted operation on a 4 MiB file \
+         (measured first: the window), {rounds} times per operation. Every file must be \
+         its old or its new self; temporary files left by the kills (plus one planted, as \
+         from a kill between the temporary file and the rename) must be gone after one \
+         restart.\n\n\
+         | operation | rounds | window | old after kill | new after kill | corrupt | temp files after kills | after restart |\n\
+         |---|---|---|---|---|---|---|---|\n"
+    );
+    let mut clean = true;
+    for op in Operation::ALL {
+        let dir = tempfile::tempdir()?;
+        let dir = dir.path().canonicalize()?;
+        let report = crash_rounds(&bin(cli, "filesystem"), &dir, op, rounds, 4 << 20, 0xC4A5)?;
+        eprintln!("crash {}: {report:?}", op.name());
+        clean &= report.corrupt.is_empty() && report.temp_files_after_restart == 0;
+        md.push_str(&format!(
+            "| {} | {} | {:.1} ms | {} | {} | {} | {} | {} |\n",
+            op.name(),
+            report.rounds,
+            report.window.as_secs_f64() * 1e3,
+            report.old,
+            report.new,
+            report.corrupt.len(),
+            report.temp_files_after_kills,
+            report.temp_files_after_restart
+        ));
+    }
+    Ok((md, clean))
+}
+
+/// The call each server gets under load.
+fn load_call(server: &str, dir: &Path) -> anyhow::Result<(String, Value)> {
+    Ok(match server {
+        "filesystem" => {
+            std::fs::write(dir.join("load.txt"), "load test file\n".repeat(64))?;
+            (
+                "read_text_file".into(),
+                json!({"path": dir.join("load.txt").display().to_string()}),
+            )
+        }
+        "image" => (
+            "image_info".into(),
+            json!({"data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="}),
+        ),
+        "text" => (
+            "hash".into(),
+            json!({"text": "the quick brown fox", "algorithm": "sha256"}),
+        ),
+        _ => ("test_simple_text".into(), json!({})),
+    })
+}
+
+async fn load(cli: &Cli, sessions: usize, seconds: u64) -> anyhow::Result<(String, bool)> {
+    let mut md = format!(
+        "## Load\n\n`mcp-stress load --sessions {sessions} --seconds {seconds}`: {sessions} \
+         concurrent clients over loopback HTTP, each its own session (or none, stateless), \
+         calling one tool back to back for {seconds} s with the bearer token on; half end \
+         their session with DELETE, half vanish and are reaped by `--session-idle-timeout`. \
+         A failure is any answer that is not HTTP 200 with the call's own successful result. \
+         Requests without the token must all get 401. RSS after: once the idle timeout has \
+         passed.\n\n\
+         | server | mode | calls | failures | p50 | p99 | max | RSS before | RSS peak | RSS after | 401 without token | vanished sessions reaped |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    );
+    let mut clean = true;
+    for server in &cli.servers {
+        for stateless in [false, true] {
+            let dir = tempfile::tempdir()?;
+            let dir_path = dir.path().canonicalize()?;
+            let args = server_args(server, &dir_path);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (tool, arguments) = load_call(server, &dir_path)?;
+            let config = LoadConfig {
+                sessions,
+                duration: Duration::from_secs(seconds),
+                stateless,
+                tool,
+                arguments,
+                settle: Duration::from_secs(4),
+            };
+            let report = load_http(&bin(cli, server), &args, &config).await?;
+            eprintln!("load {server} stateless={stateless}: {report:?}");
+            clean &= report.failures == 0
+                && report.unauthorized.0 == report.unauthorized.1
+                && report.reaped.0 == report.reaped.1;
+            md.push_str(&format!(
+                "| {server} | {} | {} | {} | {:.2} ms | {:.2} ms | {:.1} ms | {:.1} MB | {:.1} MB | {:.1} MB | {}/{} | {}/{} |\n",
+                if stateless { "stateless" } else { "sessions" },
+                report.calls,
+                report.failures,
+                report.p50.as_secs_f64() * 1e3,
+                report.p99.as_secs_f64() * 1e3,
+                report.max.as_secs_f64() * 1e3,
+                report.rss_before_kib as f64 / 1024.0,
+                report.rss_peak_kib as f64 / 1024.0,
+                report.rss_after_kib as f64 / 1024.0,
+                report.unauthorized.1,
+                report.unauthorized.0,
+                report.reaped.1,
+                report.reaped.0
+            ));
+            for example in &report.examples {
+                md.push_str(&format!("\n> {}\n", example.replace('\n', " ")));
+            }
+        }
+    }
+    Ok((md, clean))
+}
