@@ -305,6 +305,37 @@ async fn http_malformed_bodies_get_json_rpc_errors() {
 }
 
 #[tokio::test]
+async fn http_refusals_close_the_connection() {
+    // A refused request's body may be unread: the connection must not be
+    // reused (a pooled client would see its next request fail).
+    let server = HttpServer::spawn(testserver(), &["--auth-token", "s3cret"]).unwrap();
+    let no_token = server
+        .http
+        .post(server.url("/mcp"))
+        .header("content-type", "application/json")
+        .body(initialize_body(1).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 401);
+    assert_eq!(no_token.headers()["connection"], "close");
+    let wrong_type = server
+        .http
+        .post(server.url("/mcp"))
+        .bearer_auth("s3cret")
+        .header("content-type", "text/plain")
+        .header("accept", "application/json, text/event-stream")
+        .body("x".repeat(100_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 415);
+    assert_eq!(wrong_type.headers()["connection"], "close");
+    let health = server.http.get(server.url("/health")).send().await.unwrap();
+    assert!(health.headers().get("connection").is_none());
+}
+
+#[tokio::test]
 async fn http_health_reports_name_version_uptime() {
     let server = HttpServer::spawn(testserver(), &["--auth-token", "s3cret"]).unwrap();
     // /health stays open even with auth on.

@@ -98,7 +98,7 @@ pub fn run(args: &InteropArgs) -> anyhow::Result<()> {
         "mcp-interop-rmcp",
     ]);
     for server in &all {
-        build.args(["-p", &server.package]);
+        build.args(["-p", &server.package, "--bin", &server.package]);
     }
     exec(&mut build)?;
     let clients = install_clients()?;

@@ -198,8 +198,7 @@ where
         ))
         .merge(legacy)
         .layer(middleware::from_fn_with_state(state.clone(), require_auth))
-        .layer(RequestBodyLimitLayer::new(options.max_message_bytes))
-        .layer(middleware::from_fn(close_after_413));
+        .layer(RequestBodyLimitLayer::new(options.max_message_bytes));
 
     let app = Router::new()
         .route("/health", axum::routing::get(health))
@@ -209,6 +208,7 @@ where
             check_host_and_origin,
         ))
         .layer(cors(&options))
+        .layer(middleware::from_fn(close_after_refusal))
         .layer(middleware::from_fn_with_state(state.clone(), track_and_log))
         .with_state(state.clone());
     (app, state)
@@ -246,12 +246,19 @@ async fn track_and_log(State(state): State<Arc<AppState>>, req: Request, next: N
     response
 }
 
-/// A body refused for its size was not read to its end, so the connection
-/// cannot carry another request: say so, or a client may reuse it and see
-/// its next request fail with a closed connection.
-async fn close_after_413(req: Request, next: Next) -> Response {
+/// A request refused (401, 403, 413, 415...) may not have had its body
+/// read to the end, and then the connection cannot carry another request:
+/// say so, or a client may reuse it and see its next request fail with a
+/// closed connection (seen under the fuzzer with pooled connections).
+async fn close_after_refusal(req: Request, next: Next) -> Response {
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_none_or(|len| len != "0")
+        && req.method() != Method::GET
+        && req.method() != Method::HEAD;
     let mut response = next.run(req).await;
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if has_body && response.status().is_client_error() {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
