@@ -5,6 +5,7 @@
 
 mod bench;
 mod conformance;
+mod fuzz;
 mod interop;
 mod new_server;
 mod stress;
@@ -56,6 +57,8 @@ enum Command {
     Stress(stress::StressArgs),
     /// Only the HTTP load run of `stress`.
     Load(stress::LoadArgs),
+    /// Run the cargo-fuzz targets in fuzz/ (not in CI), each for --seconds (default 60).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Interop(args) => interop::run(&args),
         Command::Stress(args) => stress::stress(&args),
         Command::Load(args) => stress::load(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -220,12 +220,16 @@ impl PathSandbox {
         allow_missing_parents: bool,
     ) -> Result<PathBuf, SandboxError> {
         let (roots, abs) = self.absolute(user_path, home)?;
+        // Without a trailing slash: `link/` would make `symlink_metadata`
+        // follow a dangling link and see nothing there to refuse.
+        let abs: PathBuf = abs.components().collect();
         match fs::symlink_metadata(&abs) {
             Ok(meta) => {
                 return match fs::canonicalize(&abs) {
                     Ok(real) => check_inside(real, roots),
                     Err(err) if err.kind() == io::ErrorKind::NotFound && meta.is_symlink() => {
-                        Err(SandboxError::DanglingSymlink { path: abs })
+                        let dangling = SandboxError::DanglingSymlink { path: abs.clone() };
+                        Err(outside_or(roots, abs, dangling))
                     }
                     Err(err) => Err(resolution_error(roots, abs, err)),
                 };
@@ -243,10 +247,11 @@ impl PathSandbox {
             match ancestor.components().next_back() {
                 Some(Component::Normal(name)) => missing.push(name),
                 Some(Component::ParentDir) => {
-                    return Err(SandboxError::InvalidPath(format!(
+                    let invalid = SandboxError::InvalidPath(format!(
                         "{}: '..' follows a directory that does not exist",
                         abs.display()
-                    )));
+                    ));
+                    return Err(outside_or(roots, abs.clone(), invalid));
                 }
                 _ => return Err(SandboxError::NotFound { path: abs.clone() }),
             }
@@ -264,9 +269,10 @@ impl PathSandbox {
         let real_ancestor = match fs::canonicalize(ancestor) {
             Ok(real) => real,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                return Err(SandboxError::DanglingSymlink {
+                let dangling = SandboxError::DanglingSymlink {
                     path: ancestor.to_path_buf(),
-                });
+                };
+                return Err(outside_or(roots, abs.clone(), dangling));
             }
             Err(err) => return Err(resolution_error(roots, ancestor.to_path_buf(), err)),
         };
@@ -401,6 +407,15 @@ fn resolution_error(roots: Arc<[PathBuf]>, abs: PathBuf, err: io::Error) -> Sand
             path: abs,
             source: err,
         }
+    }
+}
+
+/// `error`, unless the deepest resolvable prefix of `abs` is outside the
+/// roots: then "outside", so that errors do not tell what exists there.
+fn outside_or(roots: Arc<[PathBuf]>, abs: PathBuf, error: SandboxError) -> SandboxError {
+    match resolution_error(roots, abs, io::ErrorKind::NotFound.into()) {
+        outside @ SandboxError::Outside { .. } => outside,
+        _ => error,
     }
 }
 
@@ -652,6 +667,46 @@ mod tests {
             message.contains(s(&f.outside.join("secret.txt"))),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_trailing_slash_does_not_hide_a_dangling_symlink() {
+        // Found by the sandbox_resolve fuzz target: with `/`, the link was
+        // followed, found missing, and treated as a new name.
+        let f = fixture();
+        symlink(f.root.join("nothing"), f.root.join("dangling")).unwrap();
+        symlink(f.outside.join("nothing"), f.root.join("dangling-out")).unwrap();
+        for name in ["dangling/", "dangling-out/", "dangling//"] {
+            for result in [
+                f.sandbox.resolve_for_write(name),
+                f.sandbox.resolve_for_create_dir(name),
+            ] {
+                assert!(
+                    matches!(result, Err(SandboxError::DanglingSymlink { .. })),
+                    "{name}: {result:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn errors_do_not_tell_what_exists_outside() {
+        // Found by the sandbox_resolve fuzz target: '..' after a missing
+        // name, and a dangling link, answered differently outside the roots
+        // depending on what exists there.
+        let f = fixture();
+        fs::create_dir(f.outside.join("present")).unwrap();
+        symlink(f.outside.join("nothing"), f.outside.join("dangling")).unwrap();
+        let outside = s(&f.outside);
+        for path in [
+            format!("{outside}/missing/.."),
+            format!("{outside}/present/.."),
+            format!("{outside}/dangling"),
+            format!("{outside}/dangling/x"),
+        ] {
+            assert_outside(f.sandbox.resolve_for_write(&path));
+            assert_outside(f.sandbox.resolve_for_create_dir(&path));
+        }
     }
 
     #[test]

@@ -131,15 +131,19 @@ fn flexible_replace(content: &str, old: &str, new: &str) -> Option<String> {
             }
             let indent = leading_ws(line);
             if let Some(extra) = indent.strip_prefix(base) {
-                format!("{file_indent}{extra}{body}")
-            } else if indent.len() >= base.len() {
-                format!(
-                    "{file_indent}{}{body}",
-                    " ".repeat(indent.len() - base.len())
-                )
+                return format!("{file_indent}{extra}{body}");
+            }
+            // Counted in characters: indentation may be any Unicode
+            // whitespace (U+3000 is three bytes).
+            let (width, base_width) = (indent.chars().count(), base.chars().count());
+            if width >= base_width {
+                format!("{file_indent}{}{body}", " ".repeat(width - base_width))
             } else {
-                let less = base.len() - indent.len();
-                let kept = &file_indent[..file_indent.len().saturating_sub(less)];
+                let keep = file_indent
+                    .chars()
+                    .count()
+                    .saturating_sub(base_width - width);
+                let kept: String = file_indent.chars().take(keep).collect();
                 format!("{kept}{body}")
             }
         })
@@ -326,6 +330,17 @@ mod tests {
         assert_eq!(out, "X b a");
         // `$&` is not special (the official server guards String.replace too).
         assert_eq!(apply_edits("a", &[edit("a", "$&$&")]).unwrap(), "$&$&");
+    }
+
+    #[test]
+    fn unicode_indentation_is_re_based_by_characters() {
+        // Found by the edit_matching fuzz target: U+3000 indentation with a
+        // newText line indented less than its first line sliced inside a
+        // character and panicked.
+        let out = apply_edits("\u{3000}x", &[edit(" x", " y\nz")]).unwrap();
+        assert_eq!(out, "\u{3000}y\nz");
+        let out = apply_edits("\u{3000}\u{3000}x", &[edit("  x", "  y\n z")]).unwrap();
+        assert_eq!(out, "\u{3000}\u{3000}y\n\u{3000}z");
     }
 
     #[test]
