@@ -177,8 +177,9 @@ pub async fn fuzz_http(
         "application/json",
     )
     .await?;
-    let tools = list_tools(&http, &url, session.as_deref(), "list").await?;
+    let mut tools = list_tools(&http, &url, session.as_deref(), "list").await?;
     anyhow::ensure!(!tools.is_empty(), "the server lists no tools");
+    tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     frames.tools = tools;
     report.rss_start_kib = memory_kib(server.pid(), "VmRSS").unwrap_or(0);
 

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use mcp_servers_tests::crash::{Operation, crash_rounds};
 use mcp_servers_tests::fuzz::{FuzzConfig, fuzz_http, fuzz_stdio};
 use mcp_servers_tests::load::{LoadConfig, load_http};
+use mcp_servers_tests::{RawStdio, memory_kib};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -49,6 +50,9 @@ enum Run {
         #[arg(long, default_value_t = 200)]
         rounds: usize,
     },
+    /// Hostile images (bombs, truncated, corrupt, absurd frame counts)
+    /// through mcp-image's tools: clear errors, bounded memory.
+    Images,
     /// Concurrent HTTP sessions calling a tool, stateful and stateless.
     Load {
         #[arg(long, default_value_t = 200)]
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
     let result = match &cli.run {
         Run::Fuzz { frames, seed } => runtime.block_on(fuzz(&cli, *frames, *seed)),
         Run::Crash { rounds } => crash(&cli, *rounds),
+        Run::Images => images(&cli),
         Run::Load { sessions, seconds } => runtime.block_on(load(&cli, *sessions, *seconds)),
     };
     match result {
@@ -262,5 +267,113 @@ async fn load(cli: &Cli, sessions: usize, seconds: u64) -> anyhow::Result<(Strin
             }
         }
     }
+    Ok((md, clean))
+}
+
+/// A 1x1 RGBA PNG.
+const PIXEL_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xfc, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x05, 0x02, 0x00, 0x5f, 0xc8, 0xf1, 0xd2, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// The 1x1 PNG with its header claiming `w` x `h` (checksum fixed).
+fn png_claiming(w: u32, h: u32) -> Vec<u8> {
+    let mut bytes = PIXEL_PNG.to_vec();
+    bytes[16..20].copy_from_slice(&w.to_be_bytes());
+    bytes[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = crc32fast::hash(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+/// A GIF of `frames` 1x1 frames.
+fn gif_with_frames(frames: usize) -> Vec<u8> {
+    let mut gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00".to_vec();
+    for _ in 0..frames {
+        gif.extend_from_slice(b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00");
+    }
+    gif.push(b';');
+    gif
+}
+
+fn images(cli: &Cli) -> anyhow::Result<(String, bool)> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().canonicalize()?;
+    let mut corrupt_jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00".to_vec();
+    let mut rng = mcp_servers_tests::fuzz::Rng::new(7);
+    corrupt_jpeg.extend((0..20_000).map(|_| rng.below(256) as u8));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "PNG claiming 100000x100000 (bomb)",
+            png_claiming(100_000, 100_000),
+        ),
+        ("PNG claiming 30000x30000", png_claiming(30_000, 30_000)),
+        ("PNG truncated inside IDAT", PIXEL_PNG[..45].to_vec()),
+        ("JPEG header then 20 KB of noise", corrupt_jpeg),
+        ("GIF with 100,000 frames", gif_with_frames(100_000)),
+        ("empty file", Vec::new()),
+    ];
+    let bin = bin(cli, "image");
+    let mut server = RawStdio::spawn(&bin, &[root.to_str().unwrap_or_default()])?;
+    server.initialize()?;
+    let idle = memory_kib(server.pid(), "VmRSS").unwrap_or(0);
+    let mut md = String::from(
+        "## Hostile images\n\n`mcp-stress images`: each file through mcp-image's `image_info` \
+         (header only), `transform` (a full decode and resize) and `prepare_for_model`, with the \
+         default limits, in one server process. Every answer must be a tool error naming the \
+         problem; the process's peak RSS (VmHWM) shows what the attempts cost.\n\n\
+         | input | image_info | transform | prepare_for_model |\n|---|---|---|---|\n",
+    );
+    let mut clean = true;
+    let mut id = 10;
+    for (i, (name, bytes)) in cases.iter().enumerate() {
+        let path = root.join(format!("hostile-{i}.img"));
+        std::fs::write(&path, bytes)?;
+        let path = path.display().to_string();
+        let out = root.join(format!("out-{i}.png")).display().to_string();
+        md.push_str(&format!("| {name} ({} bytes) |", bytes.len()));
+        for (tool, arguments) in [
+            ("image_info", json!({"path": path})),
+            (
+                "transform",
+                json!({"path": path, "operations": [{"op": "resize", "width": 16}],
+                       "output_path": out}),
+            ),
+            ("prepare_for_model", json!({"path": path})),
+        ] {
+            id += 1;
+            let answer = server.request(
+                id,
+                "tools/call",
+                json!({"name": tool, "arguments": arguments}),
+            )?;
+            let text = answer["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .replace(['\n', '|'], " ");
+            let refused = answer["result"]["isError"] == json!(true);
+            clean &= refused;
+            let short: String = text.chars().take(110).collect();
+            md.push_str(&format!(
+                " {}: {short} |",
+                if refused { "error" } else { "**accepted**" }
+            ));
+        }
+        md.push('\n');
+    }
+    let pong = server.request(99, "ping", json!({}))?;
+    clean &= pong.get("result").is_some();
+    let peak = memory_kib(server.pid(), "VmHWM").unwrap_or(0);
+    md.push_str(&format!(
+        "\nRSS: {:.1} MB idle, {:.1} MB peak over all {} attempts; the server answered a ping \
+         afterwards.\n",
+        idle as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        cases.len() * 3
+    ));
+    server.close()?;
     Ok((md, clean))
 }

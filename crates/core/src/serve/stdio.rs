@@ -21,7 +21,14 @@ const ID_SNIFF_BYTES: usize = 4096;
 
 pub struct StdioTransport<R> {
     reader: BufReader<R>,
+    /// The line being read. It lives here, not in `read_line`, because rmcp
+    /// polls `receive` inside `select!` and drops it whenever another branch
+    /// wins: a partly read line must survive that (cancel safety).
     line: Vec<u8>,
+    /// Whether `line` holds a whole line already handed out.
+    line_done: bool,
+    /// A line over the cap being skipped: its first bytes and its length.
+    oversized: Option<(Vec<u8>, usize)>,
     max_line: usize,
     out: mpsc::UnboundedSender<Vec<u8>>,
     /// Until a lifecycle starts (initialize, or a request with inline
@@ -38,6 +45,8 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
         Self {
             reader: BufReader::with_capacity(64 * 1024, read),
             line: Vec::new(),
+            line_done: false,
+            oversized: None,
             max_line,
             out,
             lifecycle_started: false,
@@ -60,19 +69,25 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
 
     /// Reads one line into `self.line`. Returns `Ok(false)` at EOF.
     /// An oversized line is consumed, answered with an error, and skipped.
+    /// Cancel-safe: the only await is `fill_buf`, and all progress is kept
+    /// in `self`, so a dropped call loses nothing.
     async fn read_line(&mut self) -> io::Result<bool> {
         loop {
-            self.line.clear();
-            let mut oversized: Option<(Vec<u8>, usize)> = None;
+            if self.line_done {
+                self.line.clear();
+                self.line_done = false;
+            }
             loop {
                 let available = self.reader.fill_buf().await?;
                 if available.is_empty() {
                     // EOF: an unterminated last line is still a message.
-                    return Ok(oversized.is_none() && !self.line.is_empty());
+                    let partial = self.oversized.take().is_none() && !self.line.is_empty();
+                    self.line_done = true;
+                    return Ok(partial);
                 }
                 let newline = available.iter().position(|b| *b == b'\n');
                 let take = newline.map_or(available.len(), |i| i + 1);
-                match &mut oversized {
+                match &mut self.oversized {
                     Some((_, seen)) => *seen += take,
                     None if self.line.len() + take > self.max_line => {
                         let seen = self.line.len() + take;
@@ -80,7 +95,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
                         let room = ID_SNIFF_BYTES.saturating_sub(prefix.len());
                         prefix.extend_from_slice(&available[..take.min(room)]);
                         prefix.truncate(ID_SNIFF_BYTES);
-                        oversized = Some((prefix, seen));
+                        self.oversized = Some((prefix, seen));
                     }
                     None => self.line.extend_from_slice(&available[..take]),
                 }
@@ -89,7 +104,8 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
                     break;
                 }
             }
-            match oversized {
+            self.line_done = true;
+            match self.oversized.take() {
                 None => return Ok(true),
                 Some((prefix, seen)) => {
                     let id = sniff_id(&prefix).unwrap_or(Value::Null);
@@ -312,5 +328,33 @@ mod tests {
         assert_eq!(sniff_id(br#"{"params":{"id":7},"data":"xxxx"#), None);
         assert_eq!(sniff_id(br#"{"method":"\"id\":5"}"#), None);
         assert_eq!(sniff_id(b"garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn a_receive_dropped_mid_line_loses_nothing() {
+        use futures::FutureExt;
+        use tokio::io::AsyncWriteExt;
+
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut transport = StdioTransport::new(server, tokio::io::sink(), 1 << 20);
+        let line = br#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
+        // Two messages arrive in pieces; each piece is read by a call that
+        // rmcp's select! then drops.
+        for message in [&line[..], &line[..]] {
+            let (head, tail) = message.split_at(15);
+            client.write_all(head).await.unwrap();
+            assert!(transport.receive().now_or_never().is_none());
+            client.write_all(tail).await.unwrap();
+            assert!(transport.receive().now_or_never().is_none());
+            client.write_all(b"\n").await.unwrap();
+            // Bounded, so that a regression fails instead of hanging.
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(10), transport.receive())
+                .await
+                .expect("the message was lost: receive is not cancel-safe")
+                .expect("a message");
+            let value = serde_json::to_value(&msg).unwrap();
+            assert_eq!(value["id"], 7, "{value}");
+            assert_eq!(value["method"], "ping");
+        }
     }
 }
