@@ -131,6 +131,17 @@ pub(crate) fn move_path(source: &Path, destination: &Path) -> ToolResult<()> {
         )));
     }
     let meta = fs::symlink_metadata(source).map_err(|e| io_error(&e, source))?;
+    // One atomic step that never replaces: a crash leaves the source or the
+    // destination, never both (the hard-link fallback below can leave both).
+    match rename_noreplace(source, destination) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(exists()),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {} // copied below
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINVAL) || e.kind() == io::ErrorKind::Unsupported => {
+        }
+        Err(e) => return Err(io_error(&e, source)),
+    }
     if meta.is_file() {
         // A hard link is created only if nothing is there: no window for
         // clobbering a file that appeared after the check above.
@@ -159,6 +170,38 @@ pub(crate) fn move_path(source: &Path, destination: &Path) -> ToolResult<()> {
         }
         Err(e) => Err(io_error(&e, source)),
     }
+}
+
+/// `rename` that fails with `AlreadyExists` instead of replacing, where the
+/// kernel and file system can (Linux's `renameat2(RENAME_NOREPLACE)`);
+/// elsewhere `Unsupported`, and the caller takes the slower way.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn rename_noreplace(source: &Path, destination: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(source.as_os_str().as_bytes())?;
+    let to = CString::new(destination.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn rename_noreplace(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// Copies a file or a directory tree (symlinks copied as links, not followed).
