@@ -85,7 +85,7 @@ pub fn fuzz_stdio(bin: &Path, args: &[&str], config: FuzzConfig) -> anyhow::Resu
         .cloned()
         .unwrap_or_default();
     anyhow::ensure!(!tools.is_empty(), "the server lists no tools");
-    frames.tools = tools;
+    frames.set_tools(tools);
     report.rss_start_kib = memory_kib(server.pid(), "VmRSS").unwrap_or(0);
 
     while report.frames < config.frames {
@@ -112,17 +112,11 @@ pub fn fuzz_stdio(bin: &Path, args: &[&str], config: FuzzConfig) -> anyhow::Resu
             }
             Err(e) => {
                 let alive = server.is_alive();
-                let stderr = tail(&server.stderr.lock().unwrap(), 2000).to_owned();
-                report.fail(
-                    &config,
-                    format!("probe failed ({e:#}); alive: {alive}; stderr:\n{stderr}"),
-                );
+                report.probe_failed(&config, &e, alive, &server.stderr.lock().unwrap());
                 break;
             }
         }
-        let rss = memory_kib(server.pid(), "VmRSS").unwrap_or(0);
-        report.rss_peak_kib = report.rss_peak_kib.max(rss);
-        report.rss_end_kib = rss;
+        report.sample_rss(server.pid());
     }
     report.elapsed = start.elapsed();
     if report.failures.is_empty() {
@@ -177,10 +171,9 @@ pub async fn fuzz_http(
         "application/json",
     )
     .await?;
-    let mut tools = list_tools(&http, &url, session.as_deref(), "list").await?;
+    let tools = list_tools(&http, &url, session.as_deref(), "list").await?;
     anyhow::ensure!(!tools.is_empty(), "the server lists no tools");
-    tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    frames.tools = tools;
+    frames.set_tools(tools);
     report.rss_start_kib = memory_kib(server.pid(), "VmRSS").unwrap_or(0);
 
     while report.frames < config.frames {
@@ -207,23 +200,32 @@ pub async fn fuzz_http(
             Ok(tools) => report.fail(&config, format!("probe listed {} tools", tools.len())),
             Err(e) => {
                 let alive = server.is_alive();
-                let stderr = tail(&server.stderr.lock().unwrap(), 2000).to_owned();
-                report.fail(
-                    &config,
-                    format!("probe failed ({e:#}); alive: {alive}; stderr:\n{stderr}"),
-                );
+                report.probe_failed(&config, &e, alive, &server.stderr.lock().unwrap());
                 break;
             }
         }
-        let rss = memory_kib(server.pid(), "VmRSS").unwrap_or(0);
-        report.rss_peak_kib = report.rss_peak_kib.max(rss);
-        report.rss_end_kib = rss;
+        report.sample_rss(server.pid());
     }
     report.elapsed = start.elapsed();
     Ok(report)
 }
 
 impl FuzzReport {
+    fn probe_failed(&mut self, config: &FuzzConfig, e: &anyhow::Error, alive: bool, stderr: &str) {
+        let stderr = tail(stderr, 2000);
+        self.fail(
+            config,
+            format!("probe failed ({e:#}); alive: {alive}; stderr:\n{stderr}"),
+        );
+    }
+
+    /// Records the server's resident memory after a batch.
+    fn sample_rss(&mut self, pid: u32) {
+        let rss = memory_kib(pid, "VmRSS").unwrap_or(0);
+        self.rss_peak_kib = self.rss_peak_kib.max(rss);
+        self.rss_end_kib = rss;
+    }
+
     fn fail(&mut self, config: &FuzzConfig, what: String) {
         self.failures.push(format!(
             "seed {:#x}, after frame {}: {what}",
@@ -398,6 +400,13 @@ impl FrameGen {
             cap: config.max_message_bytes,
             next_id: 1000,
         }
+    }
+
+    /// The tools to mutate calls of, sorted: servers may list them in any
+    /// order, and one seed must mean one sequence of frames.
+    pub fn set_tools(&mut self, mut tools: Vec<Value>) {
+        tools.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        self.tools = tools;
     }
 
     pub fn next_frame(&mut self) -> Vec<Vec<u8>> {

@@ -417,6 +417,24 @@ impl HttpServer {
         Ok(req.send().await?)
     }
 
+    /// Opens a session with raw requests (initialize, then the initialized
+    /// notification, which must get 202) and returns its id; send later
+    /// requests with [`session_headers`].
+    pub async fn open_session(&self) -> anyhow::Result<String> {
+        let init = self.post(&initialize_body(1), &[]).await?;
+        let session = init
+            .headers()
+            .get("mcp-session-id")
+            .context("initialize answered without mcp-session-id")?
+            .to_str()?
+            .to_owned();
+        drop(init);
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let status = self.post(&note, &session_headers(&session)).await?.status();
+        anyhow::ensure!(status == 202, "notifications/initialized answered {status}");
+        Ok(session)
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
         let status = Command::new("kill")
@@ -432,6 +450,14 @@ impl Drop for HttpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The headers of a request in session `session` (protocol 2025-06-18).
+pub fn session_headers(session: &str) -> [(&str, &str); 2] {
+    [
+        ("mcp-session-id", session),
+        ("mcp-protocol-version", "2025-06-18"),
+    ]
 }
 
 /// An `initialize` request body.

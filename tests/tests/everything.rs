@@ -534,20 +534,8 @@ async fn over_http_server_requests_and_notifications_use_the_session() {
 #[tokio::test]
 async fn over_http_a_duplicate_in_flight_id_is_refused_and_the_first_answered() {
     let server = HttpServer::spawn(bin(), &[]).unwrap();
-    let init = server
-        .post(&mcp_servers_tests::initialize_body(1), &[])
-        .await
-        .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let headers = [
-        ("mcp-session-id", session.as_str()),
-        ("mcp-protocol-version", "2025-06-18"),
-    ];
-    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    server.post(&note, &headers).await.unwrap();
+    let session = server.open_session().await.unwrap();
+    let headers = mcp_servers_tests::session_headers(&session);
     // test_reconnection takes 100 ms: the second request arrives while the
     // first is in progress (the first is sent and its headers received
     // before the second is sent).

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mcp_servers_tests::{HttpServer, RawStdio, initialize_body, workspace_bin};
+use mcp_servers_tests::{HttpServer, RawStdio, session_headers, workspace_bin};
 use serde_json::{Value, json};
 
 fn filesystem() -> PathBuf {
@@ -149,18 +149,8 @@ async fn a_client_that_disconnects_mid_request_does_not_hurt_the_server() {
     let server =
         HttpServer::spawn(&workspace_bin("mcp-everything", "mcp-everything"), &[]).unwrap();
     for round in 0..20 {
-        let init = server.post(&initialize_body(1), &[]).await.unwrap();
-        let session = init.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        drop(init);
-        let headers = [
-            ("mcp-session-id", session.as_str()),
-            ("mcp-protocol-version", "2025-06-18"),
-        ];
-        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        server.post(&note, &headers).await.unwrap();
+        let session = server.open_session().await.unwrap();
+        let headers = session_headers(&session);
         // A slow call whose answer nobody reads: the response is dropped
         // as soon as its headers arrive.
         let slow = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
