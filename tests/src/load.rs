@@ -38,11 +38,16 @@ pub struct LoadReport {
     pub rss_before_kib: u64,
     pub rss_peak_kib: u64,
     pub rss_after_kib: u64,
+    /// Anonymous memory (the heap and stacks, not the binary's pages),
+    /// before the load, at its end and after the settle time.
+    pub anon_kib: [u64; 3],
     /// Requests sent without the token, and how many got 401.
     pub unauthorized: (usize, usize),
     /// Sessions whose clients vanished without DELETE, and how many the
     /// server had closed (404) once the idle timeout passed.
     pub reaped: (usize, usize),
+    /// Sessions the server still held after the settle time (its /health).
+    pub sessions_left: u64,
 }
 
 const TOKEN: &str = "load-test-token";
@@ -70,6 +75,7 @@ pub async fn load_http(
     let mut report = LoadReport {
         sessions: config.sessions,
         rss_before_kib: memory_kib(pid, "VmRSS").unwrap_or(0),
+        anon_kib: [memory_kib(pid, "RssAnon").unwrap_or(0), 0, 0],
         ..LoadReport::default()
     };
 
@@ -117,6 +123,7 @@ pub async fn load_http(
         }
     }
     report.rss_peak_kib = sampler.await.unwrap_or(0);
+    report.anon_kib[1] = memory_kib(pid, "RssAnon").unwrap_or(0);
     latencies.sort_unstable();
     report.calls = latencies.len();
     let at = |q: f64| {
@@ -128,9 +135,17 @@ pub async fn load_http(
     report.p50 = at(0.50);
     report.p99 = at(0.99);
     report.max = latencies.last().copied().unwrap_or_default();
+    // The clients are gone: their pooled keep-alive connections close too.
+    drop(http);
     tokio::time::sleep(config.settle).await;
     report.rss_after_kib = memory_kib(pid, "VmRSS").unwrap_or(0);
+    report.anon_kib[2] = memory_kib(pid, "RssAnon").unwrap_or(0);
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let http = reqwest::Client::builder().timeout(DEADLINE).build()?;
+    let health: Value = http.get(server.url("/health")).send().await?.json().await?;
+    report.sessions_left = health["sessions"]
+        .as_u64()
+        .context("/health does not count sessions")?;
     for sid in &vanished {
         let status = post(&http, &url, &ping, Some(TOKEN), Some(sid)).await?.0;
         report.reaped.0 += 1;

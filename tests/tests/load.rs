@@ -16,7 +16,7 @@ async fn check(stateless: bool) {
         stateless,
         tool: "test_simple_text".into(),
         arguments: json!({}),
-        settle: Duration::from_secs(3),
+        settle: Duration::from_secs(5),
     };
     let report = load_http(&bin, &[], &config).await.unwrap();
     eprintln!("{report:?}");
@@ -35,9 +35,22 @@ async fn check(stateless: bool) {
         report.reaped.0, report.reaped.1,
         "idle sessions were not reaped"
     );
+    assert_eq!(
+        report.sessions_left, 0,
+        "sessions outlived the idle timeout"
+    );
     if !stateless {
         assert_eq!(report.reaped.0, config.sessions / 2);
     }
+    // Freed heap goes back to the OS once the server is quiet: at least
+    // half of what the load added (anonymous memory: the binary's own
+    // pages, touched by the load, stay mapped and are not a leak).
+    let [before, loaded, after] = report.anon_kib;
+    let grown = loaded.saturating_sub(before);
+    assert!(
+        after <= before + grown / 2,
+        "memory stayed up: {before} KiB before, {loaded} KiB under load, {after} KiB after"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,12 @@
 //! Core's transports, end to end, against the mcp-testserver binary.
 
 use std::path::Path;
+use std::time::Duration;
 
 use mcp_servers_tests::rmcp::model::CallToolRequestParams;
 use mcp_servers_tests::{
-    HttpServer, Lifecycle, RawStdio, args, first_message, initialize_body, stdio_client, text_of,
+    HttpServer, Lifecycle, RawStdio, args, first_message, initialize_body, session_headers,
+    stdio_client, text_of,
 };
 use serde_json::{Value, json};
 
@@ -352,6 +354,58 @@ async fn http_health_reports_name_version_uptime() {
     assert_eq!(health["name"], "mcp-testserver");
     assert!(health["version"].is_string());
     assert!(health["uptime_s"].is_u64());
+}
+
+/// Sessions leave the server when closed (DELETE) and when reaped by the
+/// idle timeout; /health counts those alive. rmcp alone keeps a reaped
+/// session's entry forever: a leak per vanished client.
+#[tokio::test]
+async fn http_sessions_end_on_delete_and_idle_timeout() {
+    let server = HttpServer::spawn(testserver(), &["--session-idle-timeout", "1"]).unwrap();
+    let alive = || async {
+        let health: Value = server
+            .http
+            .get(server.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        health["sessions"].as_u64().expect("/health has sessions")
+    };
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(server.open_session().await.unwrap());
+    }
+    assert_eq!(alive().await, 3);
+    let deleted = server
+        .http
+        .delete(server.url("/mcp"))
+        .header("mcp-session-id", &ids[0])
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(alive().await, 2);
+    // The other two vanish: the idle timeout reaps them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while alive().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "idle sessions never left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"});
+    for id in &ids {
+        let answer = server.post(&ping, &session_headers(id)).await.unwrap();
+        assert_eq!(answer.status(), 404, "session {id} still answers");
+    }
+    // New sessions still open.
+    server.open_session().await.unwrap();
+    assert_eq!(alive().await, 1);
 }
 
 #[tokio::test]

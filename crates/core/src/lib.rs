@@ -10,6 +10,7 @@ pub mod completion;
 pub mod content;
 pub mod error;
 pub mod fsutil;
+pub mod heap;
 pub mod progress;
 pub mod roots;
 pub mod sandbox;

@@ -220,10 +220,12 @@ async fn load(cli: &Cli, sessions: usize, seconds: u64) -> anyhow::Result<(Strin
          calling one tool back to back for {seconds} s with the bearer token on; half end \
          their session with DELETE, half vanish and are reaped by `--session-idle-timeout`. \
          A failure is any answer that is not HTTP 200 with the call's own successful result. \
-         Requests without the token must all get 401. RSS after: once the idle timeout has \
-         passed.\n\n\
-         | server | mode | calls | failures | p50 | p99 | max | RSS before | RSS peak | RSS after | 401 without token | vanished sessions reaped |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n"
+         Requests without the token must all get 401. *After*: once the idle timeout has \
+         passed and the server has been quiet for {quiet} s (it then hands its free heap back \
+         to the OS); *sessions left*: what its /health still counts then.\n\n\
+         | server | mode | calls | failures | p50 | p99 | max | RSS before | RSS peak | RSS after | sessions left | 401 without token | vanished sessions reaped |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        quiet = mcp_servers_core::heap::QUIET.as_secs()
     );
     let mut clean = true;
     for server in &cli.servers {
@@ -239,15 +241,16 @@ async fn load(cli: &Cli, sessions: usize, seconds: u64) -> anyhow::Result<(Strin
                 stateless,
                 tool,
                 arguments,
-                settle: Duration::from_secs(4),
+                settle: Duration::from_secs(8),
             };
             let report = load_http(&bin(cli, server), &args, &config).await?;
             eprintln!("load {server} stateless={stateless}: {report:?}");
             clean &= report.failures == 0
+                && report.sessions_left == 0
                 && report.unauthorized.0 == report.unauthorized.1
                 && report.reaped.0 == report.reaped.1;
             md.push_str(&format!(
-                "| {server} | {} | {} | {} | {:.2} ms | {:.2} ms | {:.1} ms | {:.1} MB | {:.1} MB | {:.1} MB | {}/{} | {}/{} |\n",
+                "| {server} | {} | {} | {} | {:.2} ms | {:.2} ms | {:.1} ms | {:.1} MB | {:.1} MB | {:.1} MB | {} | {}/{} | {}/{} |\n",
                 if stateless { "stateless" } else { "sessions" },
                 report.calls,
                 report.failures,
@@ -257,6 +260,7 @@ async fn load(cli: &Cli, sessions: usize, seconds: u64) -> anyhow::Result<(Strin
                 report.rss_before_kib as f64 / 1024.0,
                 report.rss_peak_kib as f64 / 1024.0,
                 report.rss_after_kib as f64 / 1024.0,
+                report.sessions_left,
                 report.unauthorized.1,
                 report.unauthorized.0,
                 report.reaped.1,

@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 
+use super::sessions::ReapingSessionManager;
 use crate::cli::ServeArgs;
+use crate::heap::{self, HeapTrimmer};
 
 /// How long shutdown waits for in-flight requests before closing streams.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -85,6 +87,8 @@ struct AppState {
     started: Instant,
     in_flight: AtomicUsize,
     idle: Notify,
+    trimmer: Arc<HeapTrimmer>,
+    sessions: Arc<ReapingSessionManager>,
 }
 
 /// Binds, serves until SIGINT/SIGTERM, then drains in-flight requests.
@@ -164,6 +168,10 @@ where
 {
     let make = Arc::new(make);
     let info = make().get_info();
+    let trimmer = HeapTrimmer::new();
+    let mut local = LocalSessionManager::default();
+    local.session_config.keep_alive = Some(options.session_idle_timeout);
+    let sessions = Arc::new(ReapingSessionManager::new(local, trimmer.clone()));
     let state = Arc::new(AppState {
         options: options.clone(),
         name: info.server_info.name.clone(),
@@ -171,7 +179,12 @@ where
         started: Instant::now(),
         in_flight: AtomicUsize::new(0),
         idle: Notify::new(),
+        trimmer,
+        sessions: sessions.clone(),
     });
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(state.trimmer.clone().run(heap::QUIET, ct.clone()));
+    }
 
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(ct.clone())
@@ -182,9 +195,7 @@ where
         .disable_allowed_hosts();
     config.sse_keep_alive = Some(Duration::from_secs(15));
     let factory = make.clone();
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(options.session_idle_timeout);
-    let mcp = StreamableHttpService::new(move || Ok(factory()), sessions.into(), config);
+    let mcp = StreamableHttpService::new(move || Ok(factory()), sessions, config);
 
     let sse_make = make.clone();
     let legacy = sse::routes(move || sse_make(), ct);
@@ -223,6 +234,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "name": state.name,
         "version": state.version,
         "uptime_s": state.started.elapsed().as_secs(),
+        "sessions": state.sessions.len().await,
     }))
 }
 
@@ -236,6 +248,7 @@ async fn track_and_log(State(state): State<Arc<AppState>>, req: Request, next: N
     if state.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
         state.idle.notify_waiters();
     }
+    state.trimmer.note_activity();
     tracing::info!(
         %method,
         path,

@@ -7,6 +7,7 @@
 
 mod http;
 mod post_check;
+mod sessions;
 mod sse;
 mod stdio;
 #[cfg(feature = "tls")]
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 use rmcp::ServerHandler;
 
 use crate::cli::{ServeArgs, TransportKind};
+use crate::heap::{self, HeapTrimmer};
 
 pub use http::{HttpOptions, router as http_router};
 pub use stdio::StdioTransport;
@@ -68,7 +70,12 @@ where
 /// Serves one session on stdin/stdout until EOF or a signal.
 pub async fn serve_stdio<S: ServerHandler>(server: S, args: &ServeArgs) -> anyhow::Result<()> {
     let (read, write) = rmcp::transport::stdio_pipes();
-    let transport = StdioTransport::new(read, write, args.max_message_bytes);
+    let trimmer = HeapTrimmer::new();
+    let idle_ct = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(trimmer.clone().run(heap::QUIET, idle_ct.clone()));
+    let _stop_trimmer = idle_ct.drop_guard();
+    let transport =
+        StdioTransport::with_trimmer(read, write, args.max_message_bytes, Some(trimmer));
     let running = match rmcp::serve_server(server, transport).await {
         Ok(running) => running,
         Err(e) => {

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::io;
+use std::sync::Arc;
 
 use rmcp::RoleServer;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion};
@@ -15,6 +16,8 @@ use rmcp::transport::Transport;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::mpsc;
+
+use crate::heap::HeapTrimmer;
 
 /// How much of an oversized line is kept to find its `id`.
 const ID_SNIFF_BYTES: usize = 4096;
@@ -40,8 +43,19 @@ pub struct StdioTransport<R> {
 impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
     /// Spawns the writer task on the current runtime.
     pub fn new<W: AsyncWrite + Unpin + Send + 'static>(read: R, write: W, max_line: usize) -> Self {
+        Self::with_trimmer(read, write, max_line, None)
+    }
+
+    /// Like [`StdioTransport::new`], telling `trimmer` of each burst written
+    /// (the server's heap is trimmed once the session goes quiet).
+    pub fn with_trimmer<W: AsyncWrite + Unpin + Send + 'static>(
+        read: R,
+        write: W,
+        max_line: usize,
+        trimmer: Option<Arc<HeapTrimmer>>,
+    ) -> Self {
         let (out, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(write, rx));
+        tokio::spawn(write_loop(write, rx, trimmer));
         Self {
             reader: BufReader::with_capacity(64 * 1024, read),
             line: Vec::new(),
@@ -238,7 +252,11 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioTrans
 }
 
 /// Writes queued messages, flushing once per burst.
-async fn write_loop<W: AsyncWrite + Unpin>(write: W, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    write: W,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    trimmer: Option<Arc<HeapTrimmer>>,
+) {
     let mut w = BufWriter::with_capacity(64 * 1024, write);
     while let Some(first) = rx.recv().await {
         let mut result = w.write_all(&first).await;
@@ -251,6 +269,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(write: W, mut rx: mpsc::UnboundedRece
         if let Err(e) = result.and(w.flush().await) {
             tracing::error!("writing stdout: {e}");
             return;
+        }
+        if let Some(trimmer) = &trimmer {
+            trimmer.note_activity();
         }
     }
 }
