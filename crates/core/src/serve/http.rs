@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -141,11 +142,21 @@ where
     if let Some(acceptor) = tls {
         return super::tls::serve(listener, acceptor, app, shutdown).await;
     }
+    let listener = listener.tap_io(|stream| no_delay(stream));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server failed")?;
     Ok(())
+}
+
+/// Answers go out as soon as they are written: an SSE answer is several
+/// writes (headers, events, the last chunk), and with Nagle's algorithm on,
+/// the client's delayed ACK holds the last one back 40 ms per request.
+pub(super) fn no_delay(stream: &tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("cannot set TCP_NODELAY: {e}");
+    }
 }
 
 /// The whole HTTP app, for embedding or tests.
