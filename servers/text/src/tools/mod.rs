@@ -7,6 +7,7 @@ pub mod diff;
 pub mod encode;
 pub mod extract;
 pub mod markdown;
+pub mod matcher;
 pub mod search;
 pub mod stats;
 pub mod transform;

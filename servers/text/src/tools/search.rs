@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Ticker;
 use super::diff::unified;
+use super::matcher::Matcher;
 use crate::TextServer;
 use crate::input::{
     Input, ListPaging, PageInfo, TextPage, TextPaging, data, line_col, line_starts, schema,
@@ -55,27 +56,41 @@ impl PatternParams {
             .map_err(|e| ToolError::new(format!("invalid regex: {e}")))
     }
 
-    /// The same search with ASCII-only classes, for when both the pattern and
-    /// the text are ASCII: then it finds exactly the same matches, and the
-    /// regex crate stays on its fast DFA, which Unicode `\b` makes it leave
-    /// (6x slower on 100 MiB of prose). `None` where that does not hold or the
-    /// pattern needs Unicode (`\p{..}`, classes that could match non-UTF-8).
-    pub fn ascii_fast_path(&self, text: &str) -> Option<Regex> {
-        (self.pattern.is_ascii() && text.is_ascii())
+    /// The pattern with its fast variants (see `Matcher`).
+    pub fn matcher(&self) -> ToolResult<Matcher> {
+        let unicode = self.compile()?;
+        // ASCII classes can only be exact for an ASCII pattern; patterns
+        // that need Unicode (`\p{..}`, classes that could match non-UTF-8)
+        // do not build this way.
+        let ascii = self
+            .pattern
+            .is_ascii()
             .then(|| self.builder().unicode(false).build().ok())
-            .flatten()
+            .flatten();
+        let hir = regex_syntax::ParserBuilder::new()
+            .case_insensitive(!self.case_sensitive)
+            .multi_line(true)
+            .build()
+            .parse(&self.source())
+            .ok();
+        Ok(Matcher::new(unicode, ascii, hir.as_ref()))
     }
 
-    fn builder(&self) -> RegexBuilder {
-        let mut source = if self.regex {
+    fn source(&self) -> String {
+        let source = if self.regex {
             self.pattern.clone()
         } else {
             regex::escape(&self.pattern)
         };
         if self.whole_word {
-            source = format!(r"\b(?:{source})\b");
+            format!(r"\b(?:{source})\b")
+        } else {
+            source
         }
-        let mut builder = RegexBuilder::new(&source);
+    }
+
+    fn builder(&self) -> RegexBuilder {
+        let mut builder = RegexBuilder::new(&self.source());
         builder
             .case_insensitive(!self.case_sensitive)
             .multi_line(true)
@@ -197,9 +212,8 @@ impl TextServer {
         Parameters(p): Parameters<SearchParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
-        let re = p.pattern.compile()?;
+        let matcher = p.pattern.matcher()?;
         let loaded = self.load(p.input).await?;
-        let re = p.pattern.ascii_fast_path(&loaded.text).unwrap_or(re);
         let mut paging = p.paging;
         if paging.limit.is_none() {
             paging.limit = p.max_results;
@@ -207,7 +221,7 @@ impl TextServer {
         let progress = Progress::from_context(&context);
         let reporter = progress.clone();
         let ctx = p.context;
-        let out = blocking(move || search(&loaded.text, &re, ctx, &paging, &reporter)).await?;
+        let out = blocking(move || search(&loaded.text, &matcher, ctx, &paging, &reporter)).await?;
         progress.flush().await;
         if out.page.truncated {
             self.log
@@ -305,36 +319,39 @@ impl TextServer {
 /// the others only counted.
 pub fn search(
     text: &str,
-    re: &Regex,
+    matcher: &Matcher,
     context: usize,
     paging: &ListPaging,
     progress: &Progress,
 ) -> ToolResult<SearchOutput> {
-    let starts = line_starts(text);
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let re = matcher.regex();
+    // Line tables only once a match is returned: a count needs neither.
+    let mut tables: Option<(Vec<usize>, Vec<&str>)> = None;
     let names: Vec<Option<String>> = re.capture_names().map(|n| n.map(str::to_owned)).collect();
     let has_groups = re.captures_len() > 1;
     let mut ticker = Ticker::new(progress.clone(), text.len(), 4096);
     let mut matches = Vec::new();
     let mut total = 0;
-    // Matches beyond the page are only counted: `find_iter` runs the fast
-    // engines; capture groups are resolved for the returned page alone.
-    for m in re.find_iter(text) {
-        ticker.tick(m.start())?;
+    // Matches beyond the page are only counted; capture groups are resolved
+    // for the returned page alone.
+    matcher.for_each(text, |m| {
+        ticker.tick(m.start)?;
         if paging.wants(total) {
-            let (line, column) = line_col(text, &starts, m.start());
-            let (end_line, end_column) = line_col(text, &starts, m.end());
-            let last_line = if m.end() > m.start() && text[..m.end()].ends_with('\n') {
+            let (starts, lines) = tables.get_or_insert_with(|| {
+                let lines = text
+                    .split('\n')
+                    .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                    .collect();
+                (line_starts(text), lines)
+            });
+            let (line, column) = line_col(text, starts, m.start);
+            let (end_line, end_column) = line_col(text, starts, m.end);
+            let last_line = if m.end > m.start && text[..m.end].ends_with('\n') {
                 end_line - 1
             } else {
                 end_line
             };
-            let caps = has_groups
-                .then(|| re.captures_at(text, m.start()))
-                .flatten();
+            let caps = has_groups.then(|| re.captures_at(text, m.start)).flatten();
             let groups = if let Some(caps) = caps {
                 (1..caps.len())
                     .map(|i| Group {
@@ -350,13 +367,13 @@ pub fn search(
             let before_from = line.saturating_sub(context).max(1);
             let after_to = (last_line + context).min(lines.len());
             matches.push(Match {
-                text: m.as_str().to_owned(),
+                text: text[m.clone()].to_owned(),
                 line,
                 column,
                 end_line,
                 end_column,
-                byte_offset: m.start(),
-                byte_end: m.end(),
+                byte_offset: m.start,
+                byte_end: m.end,
                 line_text: lines[line - 1..last_line.max(line)].join("\n"),
                 groups,
                 context_before: lines[before_from - 1..line - 1]
@@ -370,7 +387,8 @@ pub fn search(
             });
         }
         total += 1;
-    }
+        Ok::<_, ToolError>(())
+    })?;
     Ok(SearchOutput {
         matches,
         page: paging.info(total),
@@ -390,64 +408,52 @@ mod tests {
         }
     }
 
+    /// Every match through the matcher's fast paths is a match of the
+    /// regex as written, on ASCII, mixed and non-ASCII text.
     #[test]
-    fn ascii_fast_path_finds_exactly_the_unicode_matches() {
-        let text = "Sing, singing KING_ing 42 rings\nbring\tthing ring.";
+    fn matcher_finds_exactly_the_unicode_matches() {
+        let texts = [
+            "Sing, singing KING_ing 42 rings\nbring\tthing ring.",
+            "Sing, café-ing KING_ing 42\nnaïveing ring\r\n\nbring ſing thing",
+        ];
         for (p, regex, case, word) in [
             (r"\b\w+ing\b", true, true, false),
             (r"(?i)ING\b", true, true, false),
             ("ing", false, false, true),
+            ("sing", false, false, false),
             (r"^\w+", true, true, false),
             (r"\d+|\s+", true, true, false),
+            (r"\w+", true, true, false),
         ] {
             let params = params(p, regex, case, word);
             let unicode = params.compile().unwrap();
-            let ascii = params
-                .ascii_fast_path(text)
-                .expect("ASCII pattern and text");
-            let a: Vec<_> = unicode.find_iter(text).map(|m| m.range()).collect();
-            let b: Vec<_> = ascii.find_iter(text).map(|m| m.range()).collect();
-            assert_eq!(a, b, "{p}");
+            let matcher = params.matcher().unwrap();
+            for text in texts {
+                let expected: Vec<_> = unicode.find_iter(text).map(|m| m.range()).collect();
+                let mut found = Vec::new();
+                matcher
+                    .for_each(text, |r| {
+                        found.push(r);
+                        Ok::<_, ()>(())
+                    })
+                    .unwrap();
+                assert_eq!(found, expected, "{p} in {text:?}");
+            }
         }
     }
 
-    #[test]
-    fn ascii_fast_path_only_where_it_is_exact() {
-        // Non-ASCII text, non-ASCII pattern (long s folds to s), Unicode classes.
-        assert!(
-            params(r"\w+", true, true, false)
-                .ascii_fast_path("café")
-                .is_none()
-        );
-        assert!(
-            params("ſ", false, false, false)
-                .ascii_fast_path("s")
-                .is_none()
-        );
-        assert!(
-            params(r"\p{L}+", true, true, false)
-                .ascii_fast_path("abc")
-                .is_none()
-        );
-        assert!(
-            params(r"[^a]", true, true, false)
-                .ascii_fast_path("abc")
-                .is_none()
-        );
-    }
-
-    fn pattern(p: &str, regex: bool, case_sensitive: bool) -> Regex {
+    fn pattern(p: &str, regex: bool, case_sensitive: bool) -> Matcher {
         PatternParams {
             pattern: p.to_owned(),
             regex,
             case_sensitive,
             whole_word: false,
         }
-        .compile()
+        .matcher()
         .unwrap()
     }
 
-    fn run(text: &str, re: &Regex, context: usize) -> SearchOutput {
+    fn run(text: &str, re: &Matcher, context: usize) -> SearchOutput {
         search(text, re, context, &ListPaging::default(), &Progress::none()).unwrap()
     }
 

@@ -1,0 +1,196 @@
+//! Finding every match of a pattern fast, always exactly the matches of the
+//! regex as written.
+//!
+//! The regex crate's fast engine (a lazy DFA) cannot do Unicode word
+//! boundaries on non-ASCII text: `\b\w+ing\b` over prose with a few
+//! accented words falls back to its slowest engine for the whole text.
+//! Where both are ASCII, the same pattern with ASCII classes finds the same
+//! matches on the DFA. Where only part of the text is ASCII, and no match
+//! can cross a line, the ASCII lines go to the ASCII regex and each other
+//! line to the Unicode one alone (small inputs get a fast backtracker).
+
+use std::ops::Range;
+
+use regex::Regex;
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+/// One compiled pattern, with its fast variants where they are exact.
+#[derive(Debug)]
+pub struct Matcher {
+    unicode: Regex,
+    /// The pattern with ASCII classes: exact on ASCII text.
+    ascii: Option<Regex>,
+    /// No match can contain a newline, be empty, or depend on the text's
+    /// ends (`\A`, `\z`): each line can be searched on its own.
+    line_local: bool,
+}
+
+impl Matcher {
+    /// `hir` is `unicode`'s pattern parsed with the same flags; `ascii` the
+    /// ASCII-class build (if the pattern has one).
+    pub fn new(unicode: Regex, ascii: Option<Regex>, hir: Option<&Hir>) -> Self {
+        let line_local = hir.is_some_and(|hir| {
+            let props = hir.properties();
+            props.minimum_len().is_some_and(|n| n > 0)
+                && !props.look_set().contains(Look::Start)
+                && !props.look_set().contains(Look::End)
+                && !can_match_newline(hir)
+        });
+        Matcher {
+            unicode,
+            ascii,
+            line_local,
+        }
+    }
+
+    /// The regex as written (for captures).
+    pub fn regex(&self) -> &Regex {
+        &self.unicode
+    }
+
+    /// Calls `found` with each match's byte range, in order; stops at the
+    /// first error.
+    pub fn for_each<E>(
+        &self,
+        text: &str,
+        mut found: impl FnMut(Range<usize>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(ascii) = &self.ascii else {
+            return each(&self.unicode, text, 0, &mut found);
+        };
+        if text.is_ascii() {
+            return each(ascii, text, 0, &mut found);
+        }
+        if !self.line_local {
+            return each(&self.unicode, text, 0, &mut found);
+        }
+        // Runs of ASCII lines through the DFA, other lines one by one.
+        let mut run_start = 0;
+        let mut line_start = 0;
+        while line_start < text.len() {
+            let line_end = memchr::memchr(b'\n', &text.as_bytes()[line_start..])
+                .map_or(text.len(), |i| line_start + i);
+            let line = &text[line_start..line_end];
+            if !line.is_ascii() {
+                each(ascii, &text[run_start..line_start], run_start, &mut found)?;
+                each(&self.unicode, line, line_start, &mut found)?;
+                run_start = line_end;
+            }
+            line_start = line_end + 1;
+        }
+        each(ascii, &text[run_start..], run_start, &mut found)
+    }
+}
+
+fn each<E>(
+    re: &Regex,
+    haystack: &str,
+    offset: usize,
+    found: &mut impl FnMut(Range<usize>) -> Result<(), E>,
+) -> Result<(), E> {
+    if haystack.is_empty() {
+        return Ok(());
+    }
+    for m in re.find_iter(haystack) {
+        found(offset + m.start()..offset + m.end())?;
+    }
+    Ok(())
+}
+
+/// Whether any string `hir` matches could contain `\n`.
+fn can_match_newline(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(lit) => lit.0.contains(&b'\n'),
+        HirKind::Class(Class::Unicode(class)) => class
+            .ranges()
+            .iter()
+            .any(|r| r.start() <= '\n' && '\n' <= r.end()),
+        HirKind::Class(Class::Bytes(class)) => class
+            .ranges()
+            .iter()
+            .any(|r| r.start() <= b'\n' && b'\n' <= r.end()),
+        HirKind::Repetition(rep) => can_match_newline(&rep.sub),
+        HirKind::Capture(cap) => can_match_newline(&cap.sub),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(can_match_newline),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex::RegexBuilder;
+
+    fn matcher(pattern: &str, case_insensitive: bool) -> Matcher {
+        let build = |unicode| {
+            RegexBuilder::new(pattern)
+                .case_insensitive(case_insensitive)
+                .multi_line(true)
+                .unicode(unicode)
+                .build()
+        };
+        let hir = regex_syntax::ParserBuilder::new()
+            .case_insensitive(case_insensitive)
+            .multi_line(true)
+            .build()
+            .parse(pattern)
+            .unwrap();
+        Matcher::new(build(true).unwrap(), build(false).ok(), Some(&hir))
+    }
+
+    fn all(m: &Matcher, text: &str) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        m.for_each(text, |r| {
+            out.push(r);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn line_local_only_where_no_match_can_cross_lines() {
+        assert!(matcher(r"\b\w+ing\b", false).line_local);
+        assert!(matcher(r"^\w+$", false).line_local);
+        assert!(!matcher(r"\s+", false).line_local, "\\s matches newline");
+        assert!(!matcher(r"a\nb", false).line_local);
+        assert!(!matcher(r"[^x]+", false).line_local);
+        assert!(!matcher(r"(?s)a.b", false).line_local);
+        assert!(!matcher(r"\Aword", false).line_local);
+        assert!(!matcher(r"x*", false).line_local, "matches empty");
+        assert!(matcher(r"a.b", false).line_local, ". stops at newline");
+    }
+
+    #[test]
+    fn mixed_text_gives_exactly_the_unicode_matches() {
+        let text = "Sing, singing KING_ing 42\ncafé naïving résuméing ring\n\nbring\tthing ring.\r\nÉtinging ing\nlast ing";
+        for (pattern, ci) in [
+            (r"\b\w+ing\b", false),
+            (r"\b\w+ING\b", true),
+            (r"^\w+", false),
+            (r"\w+$", false),
+            (r"ing\b", false),
+            (r"\Bing", true),
+            (r"\d+|\s+", false),
+            (r"[a-zé]+", false),
+            (r"(?s)g.r", false),
+            (r"é\w*", false),
+        ] {
+            let m = matcher(pattern, ci);
+            let expected: Vec<_> = m.regex().find_iter(text).map(|m| m.range()).collect();
+            assert_eq!(all(&m, text), expected, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn errors_stop_the_walk() {
+        let m = matcher(r"\w+", false);
+        let mut seen = 0;
+        let result = m.for_each("a b\nc é d", |_| {
+            seen += 1;
+            if seen == 2 { Err("stop") } else { Ok(()) }
+        });
+        assert_eq!(result, Err("stop"));
+        assert_eq!(seen, 2);
+    }
+}
