@@ -1,8 +1,9 @@
 //! In-process costs: JSON-RPC decode/encode, a full tool dispatch through a
-//! real rmcp service over an in-memory pipe, and image payload encoding.
+//! real rmcp service over an in-memory pipe, `tools/list` as the tool count
+//! grows, and large payloads (images, text results, arguments).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mcp_servers_benches::EchoServer;
+use mcp_servers_benches::{EchoServer, ManyToolsServer};
 use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientJsonRpcMessage, ServerJsonRpcMessage,
@@ -10,21 +11,161 @@ use rmcp::model::{
 use serde_json::json;
 
 const CALL: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{"listChanged":true}},"clientInfo":{"name":"bench","version":"1.0.0"}}}"#;
+const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 
+/// Request decode and response encode for the three methods every session
+/// uses.
 fn codec(c: &mut Criterion) {
     let mut group = c.benchmark_group("codec");
-    group.throughput(Throughput::Bytes(CALL.len() as u64));
-    group.bench_function("decode tools/call", |b| {
-        b.iter(|| serde_json::from_str::<ClientJsonRpcMessage>(std::hint::black_box(CALL)).unwrap())
-    });
-    let result: ServerJsonRpcMessage = serde_json::from_value(json!({
+    for (name, request) in [
+        ("initialize", INITIALIZE),
+        ("tools/list", LIST),
+        ("tools/call", CALL),
+    ] {
+        group.throughput(Throughput::Bytes(request.len() as u64));
+        group.bench_function(format!("decode {name}"), |b| {
+            b.iter(|| {
+                serde_json::from_str::<ClientJsonRpcMessage>(std::hint::black_box(request)).unwrap()
+            })
+        });
+    }
+    let initialize: ServerJsonRpcMessage = serde_json::from_value(json!({
+        "jsonrpc": "2.0", "id": 0,
+        "result": {"protocolVersion": "2025-06-18",
+                   "capabilities": {"tools": {"listChanged": true}, "logging": {}},
+                   "serverInfo": {"name": "bench-echo", "version": "0.1.0"},
+                   "instructions": "A server for benchmarks."}
+    }))
+    .unwrap();
+    let list: ServerJsonRpcMessage = serde_json::from_value(json!({
+        "jsonrpc": "2.0", "id": 1,
+        "result": ManyToolsServer::new(10).list()
+    }))
+    .unwrap();
+    let call: ServerJsonRpcMessage = serde_json::from_value(json!({
         "jsonrpc": "2.0", "id": 7,
         "result": {"content": [{"type": "text", "text": "hello"}], "isError": false}
     }))
     .unwrap();
-    group.bench_function("encode tools/call result", |b| {
-        b.iter(|| serde_json::to_vec(std::hint::black_box(&result)).unwrap())
+    for (name, response) in [
+        ("initialize", &initialize),
+        ("tools/list (10 tools)", &list),
+        ("tools/call", &call),
+    ] {
+        let bytes = serde_json::to_vec(response).unwrap().len();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        group.bench_function(format!("encode {name} result"), |b| {
+            b.iter(|| serde_json::to_vec(std::hint::black_box(response)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// A full `tools/list` round trip in memory as the tool count grows.
+fn tools_list(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("tools/list round trip (in-memory)");
+    for count in [10, 30, 100] {
+        let client = runtime.block_on(async {
+            let (server_io, client_io) = tokio::io::duplex(1 << 20);
+            tokio::spawn(async move {
+                let server = ManyToolsServer::new(count).serve(server_io).await.unwrap();
+                let _ = server.waiting().await;
+            });
+            ().serve(client_io).await.unwrap()
+        });
+        group.throughput(Throughput::Elements(count as u64));
+        group.bench_function(BenchmarkId::from_parameter(format!("{count} tools")), |b| {
+            b.to_async(&runtime).iter(|| async {
+                let tools = client.list_tools(None).await.unwrap();
+                assert_eq!(tools.tools.len(), count);
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Prose-like text with the characters JSON must escape (quotes, newlines,
+/// tabs, backslashes) and some non-ASCII.
+fn text_of(size: usize) -> String {
+    const LINE: &str =
+        "The \"quick\" brown fox\tjumps over the lazy dog \\ caf\u{e9} na\u{ef}ve.\n";
+    LINE.repeat(size / LINE.len() + 1)[..size].to_owned()
+}
+
+const SIZES: [usize; 3] = [64 << 10, 1 << 20, 8 << 20];
+
+/// A large `tools/call` argument: decode, and the whole echo round trip.
+fn large_arguments(c: &mut Criterion) {
+    let mut group = c.benchmark_group("large arguments: decode tools/call");
+    for size in SIZES {
+        let request = serde_json::to_string(&json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": text_of(size)}}
+        }))
+        .unwrap();
+        group.throughput(Throughput::Bytes(request.len() as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{} KiB", size >> 10)),
+            &request,
+            |b, request| b.iter(|| serde_json::from_str::<ClientJsonRpcMessage>(request).unwrap()),
+        );
+    }
+    group.finish();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime.block_on(async {
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        tokio::spawn(async move {
+            let server = EchoServer::new().serve(server_io).await.unwrap();
+            let _ = server.waiting().await;
+        });
+        ().serve(client_io).await.unwrap()
     });
+    let mut group = c.benchmark_group("large arguments: echo round trip (in-memory)");
+    group.sample_size(20);
+    for size in [64 << 10, 1 << 20] {
+        let arguments = json!({"text": text_of(size)}).as_object().cloned().unwrap();
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{} KiB", size >> 10)),
+            &arguments,
+            |b, arguments| {
+                b.to_async(&runtime).iter(|| async {
+                    let params =
+                        CallToolRequestParams::new("echo").with_arguments(arguments.clone());
+                    client.call_tool(params).await.unwrap()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// A large text result: building the content and serializing the answer.
+fn large_text_results(c: &mut Criterion) {
+    let mut group = c.benchmark_group("text result: build + serialize");
+    for size in SIZES {
+        let text = text_of(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{} KiB", size >> 10)),
+            &text,
+            |b, text| {
+                b.iter(|| {
+                    let result = mcp_servers_core::content::text(text.clone());
+                    serde_json::to_vec(&result).unwrap()
+                })
+            },
+        );
+    }
     group.finish();
 }
 
@@ -83,5 +224,13 @@ fn payloads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codec, dispatch, payloads);
+criterion_group!(
+    benches,
+    codec,
+    dispatch,
+    tools_list,
+    payloads,
+    large_arguments,
+    large_text_results
+);
 criterion_main!(benches);

@@ -267,7 +267,7 @@ fn install_clients() -> anyhow::Result<Vec<Client>> {
 }
 
 /// `mcp==X.Y.Z` from xtask/interop/requirements.txt.
-fn pinned_python_sdk() -> anyhow::Result<(String, String)> {
+pub(crate) fn pinned_python_sdk() -> anyhow::Result<(String, String)> {
     let path = project_root().join("xtask/interop/requirements.txt");
     let text = std::fs::read_to_string(&path)?;
     text.lines()

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"xtask-bench","version":"0"}}}"#;
-const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+pub const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"xtask-bench","version":"0"}}}"#;
+pub const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 pub const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 
 /// How to start a server: program and arguments.
@@ -19,6 +19,7 @@ pub struct ServerCmd {
     pub label: String,
     pub program: PathBuf,
     pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 impl ServerCmd {
@@ -27,7 +28,16 @@ impl ServerCmd {
             label: label.to_owned(),
             program: program.into(),
             args: args.to_vec(),
+            env: Vec::new(),
         }
+    }
+
+    pub fn with_env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.env.push((
+            key.to_owned(),
+            value.as_ref().to_string_lossy().into_owned(),
+        ));
+        self
     }
 }
 
@@ -52,6 +62,7 @@ impl Session {
     pub fn spawn(cmd: &ServerCmd) -> anyhow::Result<Self> {
         let mut child = Command::new(&cmd.program)
             .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -104,6 +115,16 @@ impl Session {
         n: usize,
         call: &dyn Fn(usize) -> String,
     ) -> anyhow::Result<(Duration, Duration)> {
+        let times = self.sequential_samples(n, call)?;
+        Ok((percentile(&times, 0.50), percentile(&times, 0.99)))
+    }
+
+    /// `n` one-at-a-time round trips, sorted.
+    pub fn sequential_samples(
+        &mut self,
+        n: usize,
+        call: &dyn Fn(usize) -> String,
+    ) -> anyhow::Result<Vec<Duration>> {
         let mut times = Vec::with_capacity(n);
         for i in 0..n {
             let request = call(10 + i);
@@ -113,7 +134,7 @@ impl Session {
             times.push(start.elapsed());
         }
         times.sort();
-        Ok((times[n / 2], times[n * 99 / 100]))
+        Ok(times)
     }
 
     /// Calls per second with `depth` requests in flight: the writer takes a
@@ -165,10 +186,19 @@ impl Session {
 
     /// Peak resident memory so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// Resident memory now (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
     }
 
@@ -176,6 +206,14 @@ impl Session {
         drop(self.stdin);
         let _ = self.child.wait();
     }
+}
+
+/// The `q` quantile of sorted samples.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
 }
 
 fn truncate(s: &str, max: usize) -> &str {

@@ -5,9 +5,12 @@
 //! rebuilt from all sections, so re-running one bench updates only its part.
 
 mod client;
+mod criterion;
 mod dispatch;
 mod filesystem;
+mod http;
 mod image;
+mod plot;
 mod text;
 
 use std::process::Command;
@@ -16,7 +19,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 
-use crate::util::{cargo, exec, write_report_section};
+use crate::util::write_report_section;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -39,13 +42,13 @@ pub struct BenchArgs {
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     match args.what.as_str() {
-        "criterion" => criterion(),
+        "criterion" => criterion::run(args),
         "dispatch" => dispatch::run(args),
         "filesystem" => filesystem::run(args),
         "text" => text::run(args),
         "image" => image::run(args),
         "all" => {
-            criterion()?;
+            criterion::run(args)?;
             dispatch::run(args)?;
             filesystem::run(args)?;
             text::run(args)?;
@@ -57,10 +60,6 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             )
         }
     }
-}
-
-fn criterion() -> anyhow::Result<()> {
-    exec(cargo().args(["bench", "-p", "mcp-servers-benches"]))
 }
 
 fn ms(d: Duration) -> f64 {
