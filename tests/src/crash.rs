@@ -1,7 +1,9 @@
-//! Crash consistency: kill -9 the filesystem server in the middle of
-//! `write_file`, `edit_file` and `move_file`, many times, and check that
-//! every file holds its old or its new content, never a mix, and that no
-//! temporary file survives the next start.
+//! Crash consistency: kill -9 a server in the middle of an operation that
+//! writes a file (mcp-filesystem's `write_file`, `edit_file`, `move_file`,
+//! mcp-text's `replace` on a file, mcp-image's `transform` to an
+//! `output_path`), many times, and check that every file holds its old or
+//! its new content, never a mix, and that no temporary file survives the
+//! next start.
 
 use std::fs;
 use std::path::Path;
@@ -19,16 +21,38 @@ pub enum Operation {
     WriteFile,
     EditFile,
     MoveFile,
+    /// mcp-text `replace` with `path`: the file is rewritten.
+    TextReplace,
+    /// mcp-image `transform` overwriting its `output_path`.
+    ImageTransform,
 }
 
 impl Operation {
-    pub const ALL: [Self; 3] = [Self::WriteFile, Self::EditFile, Self::MoveFile];
+    pub const ALL: [Self; 5] = [
+        Self::WriteFile,
+        Self::EditFile,
+        Self::MoveFile,
+        Self::TextReplace,
+        Self::ImageTransform,
+    ];
 
+    /// The tool called.
     pub fn name(self) -> &'static str {
         match self {
             Self::WriteFile => "write_file",
             Self::EditFile => "edit_file",
             Self::MoveFile => "move_file",
+            Self::TextReplace => "replace",
+            Self::ImageTransform => "transform",
+        }
+    }
+
+    /// The server that has the tool (`filesystem`, `text`, `image`).
+    pub fn server(self) -> &'static str {
+        match self {
+            Self::WriteFile | Self::EditFile | Self::MoveFile => "filesystem",
+            Self::TextReplace => "text",
+            Self::ImageTransform => "image",
         }
     }
 }
@@ -50,8 +74,8 @@ pub struct CrashReport {
     pub temp_files_after_restart: usize,
 }
 
-/// Kills `bin` (mcp-filesystem) `rounds` times during `op` on a file of
-/// `size` bytes in `dir`.
+/// Kills `bin` (the server of `op`) `rounds` times during `op` on a file of
+/// about `size` bytes in `dir`.
 pub fn crash_rounds(
     bin: &Path,
     dir: &Path,
@@ -67,6 +91,15 @@ pub fn crash_rounds(
     let new: String = "NEW CONTENT HERE\n".repeat(size / 17 + 1);
     let target = dir.join(format!("{}.txt", op.name()));
     let moved = dir.join(format!("{}-moved.txt", op.name()));
+    // The image's source: an uncompressed BMP of about `size` bytes, which
+    // the transform re-encodes as PNG over the old file.
+    let source = dir.join("source.bmp");
+    if op == Operation::ImageTransform {
+        fs::write(&source, noise_bmp(size, seed))?;
+    }
+    // What the file holds once the operation has run (from the first,
+    // uninterrupted run).
+    let mut expected_new = Vec::new();
     // One uninterrupted run tells how long the operation takes; kills then
     // land anywhere from just after the request to just after the answer.
     let mut window = Duration::ZERO;
@@ -84,6 +117,11 @@ pub fn crash_rounds(
             Operation::MoveFile => {
                 json!({"source": path, "destination": moved.display().to_string()})
             }
+            Operation::TextReplace => json!({"path": path,
+                "pattern": "old line of text", "replacement": "NEW CONTENT HERE"}),
+            Operation::ImageTransform => json!({"path": source.display().to_string(),
+                "operations": [{"op": "grayscale"}], "format": "png",
+                "output_path": path, "overwrite": true}),
         };
         let start = Instant::now();
         server.send(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -95,6 +133,13 @@ pub fn crash_rounds(
             }
             window = start.elapsed().mul_f64(1.2);
             server.close()?;
+            expected_new = fs::read(&target).unwrap_or_default();
+            if op != Operation::MoveFile && expected_new == old.as_bytes() {
+                bail!("{} did not change the file", op.name());
+            }
+            if op == Operation::WriteFile && expected_new != new.as_bytes() {
+                bail!("write_file wrote something else");
+            }
             continue;
         }
         // Where the kill lands varies from round to round; any landing
@@ -103,7 +148,6 @@ pub fn crash_rounds(
         std::thread::sleep(Duration::from_micros(rng.below(micros) as u64));
         server.kill();
         report.rounds += 1;
-        let edited = old.replacen("old line of text\nold line", "EDITED\nold line", 1);
         match op {
             Operation::MoveFile => {
                 match (fs::read_to_string(&target), fs::read_to_string(&moved)) {
@@ -117,15 +161,10 @@ pub fn crash_rounds(
                 }
             }
             _ => {
-                let content = fs::read_to_string(&target).unwrap_or_default();
-                let expected_new = if op == Operation::EditFile {
-                    &edited
-                } else {
-                    &new
-                };
-                if content == old {
+                let content = fs::read(&target).unwrap_or_default();
+                if content == old.as_bytes() {
                     report.old += 1;
-                } else if &content == expected_new {
+                } else if content == expected_new {
                     report.new += 1;
                 } else {
                     report.corrupt.push(format!(
@@ -143,14 +182,28 @@ pub fn crash_rounds(
     // What a kill between the temporary file and the rename leaves (the
     // kills above land there only sometimes): a dead pid's temporary file.
     fs::write(dir.join(".planted.txt.mcp-99999999.abcdef.tmp"), "partial")?;
-    // A restart (and its first write) cleans what the kills left.
+    // A restart (and its first write in the directory) cleans what the
+    // kills left.
     let mut server = RawStdio::spawn(bin, &[dir_arg])?;
     server.initialize()?;
+    let after = dir.join("after-restart.txt").display().to_string();
+    let arguments = match op {
+        Operation::TextReplace => {
+            fs::write(dir.join("after-restart.txt"), "x")?;
+            json!({"path": after, "pattern": "x", "replacement": "ok"})
+        }
+        Operation::ImageTransform => json!({"path": source.display().to_string(),
+            "operations": [{"op": "invert"}], "format": "png", "output_path": after}),
+        _ => json!({"path": after, "content": "ok"}),
+    };
+    let name = match op {
+        Operation::TextReplace | Operation::ImageTransform => op.name(),
+        _ => "write_file",
+    };
     let answer = server.request(
         2,
         "tools/call",
-        json!({"name": "write_file", "arguments": {
-            "path": dir.join("after-restart.txt").display().to_string(), "content": "ok"}}),
+        json!({"name": name, "arguments": arguments}),
     )?;
     if answer["result"]["isError"] == json!(true) {
         bail!("write after restart failed: {answer}");
@@ -158,6 +211,36 @@ pub fn crash_rounds(
     server.close()?;
     report.temp_files_after_restart = temp_files(dir)?;
     Ok(report)
+}
+
+/// A 24-bit BMP of random pixels, about `size` bytes (a square image).
+fn noise_bmp(size: usize, seed: u64) -> Vec<u8> {
+    let side = ((size / 3) as f64).sqrt() as u32;
+    let row = (side * 3).div_ceil(4) * 4;
+    let pixels = row * side;
+    let mut bmp = Vec::with_capacity(54 + pixels as usize);
+    bmp.extend_from_slice(b"BM");
+    bmp.extend_from_slice(&(54 + pixels).to_le_bytes());
+    bmp.extend_from_slice(&[0; 4]);
+    bmp.extend_from_slice(&54u32.to_le_bytes());
+    bmp.extend_from_slice(&40u32.to_le_bytes());
+    bmp.extend_from_slice(&side.to_le_bytes());
+    bmp.extend_from_slice(&side.to_le_bytes());
+    bmp.extend_from_slice(&1u16.to_le_bytes());
+    bmp.extend_from_slice(&24u16.to_le_bytes());
+    bmp.extend_from_slice(&[0; 4]);
+    bmp.extend_from_slice(&pixels.to_le_bytes());
+    bmp.extend_from_slice(&[0; 16]);
+    let mut rng = Rng::new(seed);
+    // Smooth-ish noise: PNG has work to do, but not an incompressible mess.
+    let mut value = 0u8;
+    bmp.extend((0..pixels).map(|i| {
+        if i % 7 == 0 {
+            value = value.wrapping_add(rng.below(9) as u8);
+        }
+        value
+    }));
+    bmp
 }
 
 /// Hidden `*.tmp` files in `dir`.

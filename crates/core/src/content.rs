@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use base64::Engine;
 use rmcp::model::{CallToolResult, ContentBlock, Resource};
 use serde::Serialize;
 
@@ -14,9 +13,11 @@ pub fn text(text: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(text)])
 }
 
-/// Base64 of `bytes`, encoded straight into one buffer of the final size.
+/// Base64 of `bytes` (standard alphabet, padded), encoded straight into one
+/// buffer of the final size with the CPU's SIMD instructions: images and
+/// blobs are the largest payloads the servers send.
 pub fn base64_encode(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    base64_simd::STANDARD.encode_to_string(bytes)
 }
 
 /// An image content block from raw encoded bytes (PNG, JPEG, ...).
@@ -150,5 +151,23 @@ mod tests {
         let img = block.as_image().unwrap();
         assert_eq!(img.data, "iVBORw==");
         assert_eq!(img.mime_type, "image/png");
+    }
+
+    /// The SIMD encoder agrees with the reference one on every tail length
+    /// and on a buffer large enough for its wide loops.
+    #[test]
+    fn base64_matches_the_reference_encoder() {
+        use base64::Engine;
+        let bytes: Vec<u8> = (0..300_003u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in (0..100).chain([4095, 4096, 4097, 65_536, 300_003]) {
+            let slice = &bytes[..len];
+            assert_eq!(
+                base64_encode(slice),
+                base64::engine::general_purpose::STANDARD.encode(slice),
+                "length {len}"
+            );
+        }
     }
 }

@@ -45,7 +45,7 @@ enum Run {
         #[arg(long, default_value_t = 0x5EED)]
         seed: u64,
     },
-    /// kill -9 mcp-filesystem during writes, edits and moves.
+    /// kill -9 the servers during the operations that write files.
     Crash {
         #[arg(long, default_value_t = 200)]
         rounds: usize,
@@ -160,24 +160,29 @@ async fn fuzz(cli: &Cli, frames: usize, seed: u64) -> anyhow::Result<(String, bo
 
 fn crash(cli: &Cli, rounds: usize) -> anyhow::Result<(String, bool)> {
     let mut md = format!(
-        "## Crash consistency\n\n`mcp-stress crash --rounds {rounds}`: mcp-filesystem is killed \
+        "## Crash consistency\n\n`mcp-stress crash --rounds {rounds}`: the server is killed \
          with SIGKILL at a point spread over one uninterrupted operation on a 4 MiB file \
-         (measured first: the window), {rounds} times per operation. Every file must be \
-         its old or its new self; temporary files left by the kills (plus one planted, as \
-         from a kill between the temporary file and the rename) must be gone after one \
-         restart.\n\n\
-         | operation | rounds | window | old after kill | new after kill | corrupt | temp files after kills | after restart |\n\
-         |---|---|---|---|---|---|---|---|\n"
+         (measured first: the window), {rounds} times per operation: mcp-filesystem's writes, \
+         edits and moves, mcp-text's `replace` on a file, mcp-image's `transform` of a 4 MiB \
+         BMP to PNG over an existing `output_path`. Every file must be its old or its new \
+         self; temporary files left by the kills (plus one planted, as from a kill between \
+         the temporary file and the rename) must be gone after one restart.\n\n\
+         | server | operation | rounds | window | old after kill | new after kill | corrupt | temp files after kills | after restart |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
     );
     let mut clean = true;
     for op in Operation::ALL {
+        if !cli.servers.iter().any(|s| s == op.server()) {
+            continue;
+        }
         let dir = tempfile::tempdir()?;
         let dir = dir.path().canonicalize()?;
-        let report = crash_rounds(&bin(cli, "filesystem"), &dir, op, rounds, 4 << 20, 0xC4A5)?;
+        let report = crash_rounds(&bin(cli, op.server()), &dir, op, rounds, 4 << 20, 0xC4A5)?;
         eprintln!("crash {}: {report:?}", op.name());
         clean &= report.corrupt.is_empty() && report.temp_files_after_restart == 0;
         md.push_str(&format!(
-            "| {} | {} | {:.1} ms | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.1} ms | {} | {} | {} | {} | {} |\n",
+            op.server(),
             op.name(),
             report.rounds,
             report.window.as_secs_f64() * 1e3,
