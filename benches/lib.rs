@@ -1,4 +1,5 @@
-//! Shared pieces of the criterion benches: a minimal echo server.
+//! Shared pieces of the criterion benches: a minimal echo server, a server
+//! with many tools, and an rmcp client connected to either in memory.
 
 use mcp_servers_core::error::call_tool_guarded;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -109,4 +110,21 @@ impl ServerHandler for ManyToolsServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("bench-many-tools", "0"))
     }
+}
+
+/// An rmcp client talking to `server` over an in-memory duplex pipe, both
+/// on `runtime` (no processes, no syscalls: rmcp's own cost).
+pub fn in_memory_client<S: ServerHandler>(
+    runtime: &tokio::runtime::Runtime,
+    server: S,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    use rmcp::ServiceExt;
+    runtime.block_on(async {
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        tokio::spawn(async move {
+            let server = server.serve(server_io).await.unwrap();
+            let _ = server.waiting().await;
+        });
+        ().serve(client_io).await.unwrap()
+    })
 }

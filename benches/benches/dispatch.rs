@@ -3,8 +3,7 @@
 //! grows, and large payloads (images, text results, arguments).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mcp_servers_benches::{EchoServer, ManyToolsServer};
-use rmcp::ServiceExt;
+use mcp_servers_benches::{EchoServer, ManyToolsServer, in_memory_client};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientJsonRpcMessage, ServerJsonRpcMessage,
 };
@@ -70,14 +69,7 @@ fn tools_list(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group("tools/list round trip (in-memory)");
     for count in [10, 30, 100] {
-        let client = runtime.block_on(async {
-            let (server_io, client_io) = tokio::io::duplex(1 << 20);
-            tokio::spawn(async move {
-                let server = ManyToolsServer::new(count).serve(server_io).await.unwrap();
-                let _ = server.waiting().await;
-            });
-            ().serve(client_io).await.unwrap()
-        });
+        let client = in_memory_client(&runtime, ManyToolsServer::new(count));
         group.throughput(Throughput::Elements(count as u64));
         group.bench_function(BenchmarkId::from_parameter(format!("{count} tools")), |b| {
             b.to_async(&runtime).iter(|| async {
@@ -121,14 +113,7 @@ fn large_arguments(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let client = runtime.block_on(async {
-        let (server_io, client_io) = tokio::io::duplex(1 << 20);
-        tokio::spawn(async move {
-            let server = EchoServer::new().serve(server_io).await.unwrap();
-            let _ = server.waiting().await;
-        });
-        ().serve(client_io).await.unwrap()
-    });
+    let client = in_memory_client(&runtime, EchoServer::new());
     let mut group = c.benchmark_group("large arguments: echo round trip (in-memory)");
     group.sample_size(20);
     for size in [64 << 10, 1 << 20] {
@@ -174,14 +159,7 @@ fn dispatch(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let client = runtime.block_on(async {
-        let (server_io, client_io) = tokio::io::duplex(1 << 20);
-        tokio::spawn(async move {
-            let server = EchoServer::new().serve(server_io).await.unwrap();
-            let _ = server.waiting().await;
-        });
-        ().serve(client_io).await.unwrap()
-    });
+    let client = in_memory_client(&runtime, EchoServer::new());
     let params = || {
         CallToolRequestParams::new("echo")
             .with_arguments(json!({"text": "hello"}).as_object().cloned().unwrap())

@@ -417,6 +417,17 @@ impl HttpServer {
         Ok(req.send().await?)
     }
 
+    /// `GET /health`, parsed (it needs no token).
+    pub async fn health(&self) -> anyhow::Result<Value> {
+        let response = self.http.get(self.url("/health")).send().await?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "/health answered {}",
+            response.status()
+        );
+        Ok(response.json().await?)
+    }
+
     /// Opens a session with raw requests (initialize, then the initialized
     /// notification, which must get 202) and returns its id; send later
     /// requests with [`session_headers`].

@@ -142,7 +142,7 @@ pub async fn load_http(
     report.anon_kib[2] = memory_kib(pid, "RssAnon").unwrap_or(0);
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
     let http = reqwest::Client::builder().timeout(DEADLINE).build()?;
-    let health: Value = http.get(server.url("/health")).send().await?.json().await?;
+    let health = server.health().await?;
     report.sessions_left = health["sessions"]
         .as_u64()
         .context("/health does not count sessions")?;

@@ -341,15 +341,7 @@ async fn http_refusals_close_the_connection() {
 async fn http_health_reports_name_version_uptime() {
     let server = HttpServer::spawn(testserver(), &["--auth-token", "s3cret"]).unwrap();
     // /health stays open even with auth on.
-    let health: Value = server
-        .http
-        .get(server.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = server.health().await.unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["name"], "mcp-testserver");
     assert!(health["version"].is_string());
@@ -363,15 +355,7 @@ async fn http_health_reports_name_version_uptime() {
 async fn http_sessions_end_on_delete_and_idle_timeout() {
     let server = HttpServer::spawn(testserver(), &["--session-idle-timeout", "1"]).unwrap();
     let alive = || async {
-        let health: Value = server
-            .http
-            .get(server.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health = server.health().await.unwrap();
         health["sessions"].as_u64().expect("/health has sessions")
     };
     let mut ids = Vec::new();
