@@ -193,6 +193,16 @@ impl RawStdio {
         Ok(())
     }
 
+    /// The capacity of the pipe on the server's stdin, in bytes.
+    pub fn stdin_pipe_capacity(&self) -> anyhow::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let stdin = self.stdin.as_ref().context("stdin closed")?;
+        #[allow(unsafe_code)]
+        // SAFETY: F_GETPIPE_SZ on a descriptor this struct owns; no pointers.
+        let capacity = unsafe { libc::fcntl(stdin.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        usize::try_from(capacity).map_err(|_| std::io::Error::last_os_error().into())
+    }
+
     /// Whether the process is still running.
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -422,6 +422,53 @@ async fn read_media_file_returns_image_audio_and_blob_resources() {
     client.cancel().await.unwrap();
 }
 
+/// Large strings skip serde_json's escaping on the way out (core's stdio
+/// frames): they must still arrive byte for byte, escaped where needed.
+#[tokio::test]
+async fn large_media_and_text_arrive_whole_over_stdio() {
+    use base64::Engine;
+    let fx = Fixture::new();
+    let mut image = b"\x89PNG\r\n\x1a\n".to_vec();
+    image.extend((0..3u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    fs::write(fx.root.join("big.png"), &image).unwrap();
+    let text: String = (0..4000)
+        .map(|i| format!("line {i}: \"quoted\" \\ back\ttab \u{1} é 👍\r\n"))
+        .collect();
+    fs::write(fx.root.join("big.txt"), &text).unwrap();
+    let client = fx.client(&[]).await;
+    let got = serde_json::to_value(
+        call(&client, "read_media_file", json!({"path": fx.p("big.png")})).await,
+    )
+    .unwrap();
+    let data = got["content"][0]["data"].as_str().unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+        image
+    );
+    let got = ok_text(&client, "read_text_file", json!({"path": fx.p("big.txt")})).await;
+    assert_eq!(got, text);
+    client.cancel().await.unwrap();
+}
+
+/// The server widens its stdio pipes to 1 MiB (fewer handoffs for large
+/// answers), where the system allows it.
+#[test]
+fn stdio_pipes_are_widened() {
+    let max: usize = fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let fx = Fixture::new();
+    let mut server = RawStdio::spawn(bin(), &[&fx.root_str()]).unwrap();
+    server.initialize().unwrap();
+    let capacity = server.stdin_pipe_capacity().unwrap();
+    assert_eq!(capacity, (1 << 20).min(max).max(64 * 1024));
+    server.close().unwrap();
+}
+
 #[tokio::test]
 async fn read_multiple_files_reports_failures_per_file() {
     let fx = Fixture::new();

@@ -17,7 +17,10 @@ pub fn text(text: impl Into<String>) -> CallToolResult {
 /// buffer of the final size with the CPU's SIMD instructions: images and
 /// blobs are the largest payloads the servers send.
 pub fn base64_encode(bytes: &[u8]) -> String {
-    base64_simd::STANDARD.encode_to_string(bytes)
+    let len = bytes.len().div_ceil(3) * 4;
+    let mut out = String::from_utf8(crate::heap::large_buffer(len)).unwrap_or_default();
+    base64_simd::STANDARD.encode_append(bytes, &mut out);
+    out
 }
 
 /// An image content block from raw encoded bytes (PNG, JPEG, ...).

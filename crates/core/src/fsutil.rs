@@ -390,6 +390,17 @@ pub fn read_line_range(
     })
 }
 
+/// The file's bytes, but never more than `max_bytes + 1` of them (a file
+/// can grow after its size was checked: more than `max_bytes` means too
+/// big). `size` is the size the caller saw, to read into one buffer.
+pub fn read_up_to(file: File, size: u64, max_bytes: u64) -> io::Result<Vec<u8>> {
+    let capacity = size.min(max_bytes.saturating_add(1));
+    let mut data = crate::heap::large_buffer(usize::try_from(capacity).unwrap_or(0));
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut data)?;
+    Ok(data)
+}
+
 /// The whole file as text, refusing before reading it if it is over
 /// `max_bytes`.
 pub fn read_to_string_limited(path: &Path, max_bytes: u64) -> io::Result<String> {
@@ -405,11 +416,8 @@ pub fn read_to_string_limited(path: &Path, max_bytes: u64) -> io::Result<String>
             ),
         ));
     }
-    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     // The file may grow after the size check; never read past the limit.
-    file.take(max_bytes.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(|err| with_path(path, err))?;
+    let data = read_up_to(file, size, max_bytes).map_err(|err| with_path(path, err))?;
     if data.len() as u64 > max_bytes {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,

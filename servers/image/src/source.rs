@@ -2,7 +2,7 @@
 //! checks every input passes before its pixels are decoded (size, magic
 //! bytes, dimensions, frames), decoding under limits, and the decode cache.
 
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use image::metadata::Orientation;
 use image::{ColorType, DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader};
 use mcp_servers_core::cache::{ByteLru, FileKey};
 use mcp_servers_core::error::{ToolError, ToolResult};
-use mcp_servers_core::fsutil::open_regular_file;
+use mcp_servers_core::fsutil::{self, open_regular_file};
 use mcp_servers_core::sandbox::PathSandbox;
 
 use crate::frames;
@@ -140,9 +140,7 @@ impl Source {
         let file = open_regular_file(path).map_err(|e| io_error(&e, path))?;
         let meta = file.metadata().map_err(|e| io_error(&e, path))?;
         check_len(meta.len(), limits, &path.display().to_string())?;
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(limits.max_file_bytes + 1)
-            .read_to_end(&mut bytes)
+        let bytes = fsutil::read_up_to(file, meta.len(), limits.max_file_bytes)
             .map_err(|e| io_error(&e, path))?;
         check_len(bytes.len() as u64, limits, &path.display().to_string())?;
         let format = detect_format(&bytes)

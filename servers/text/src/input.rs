@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mcp_servers_core::error::{ToolError, ToolResult, blocking};
-use mcp_servers_core::fsutil::{open_regular_file, read_to_string_limited};
+use mcp_servers_core::fsutil::{open_regular_file, read_to_string_limited, read_up_to};
 use mcp_servers_core::sandbox::SandboxError;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use schemars::JsonSchema;
@@ -125,14 +125,11 @@ impl TextServer {
             (None, Some(user_path)) => {
                 let path = self.resolve(&user_path)?;
                 blocking(move || {
-                    use std::io::Read;
                     let file = open_regular_file(&path).map_err(|e| ToolError::io(&e, &path))?;
                     let size = file.metadata().map_err(|e| ToolError::io(&e, &path))?.len();
                     check_size(size, limit, &path.display().to_string())?;
-                    let mut data = Vec::with_capacity(size as usize);
-                    file.take(limit.saturating_add(1))
-                        .read_to_end(&mut data)
-                        .map_err(|e| ToolError::io(&e, &path))?;
+                    let data =
+                        read_up_to(file, size, limit).map_err(|e| ToolError::io(&e, &path))?;
                     check_size(data.len() as u64, limit, &path.display().to_string())?;
                     Ok(data)
                 })

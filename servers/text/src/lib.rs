@@ -34,6 +34,7 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, prompt_handler, tool_handler};
+use tools::matcher::MatcherCache;
 
 /// Default cap on one input (inline `text` or a file), in bytes.
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 32 * 1024 * 1024;
@@ -60,6 +61,10 @@ pub struct Cli {
     #[command(flatten)]
     pub serve: ServeArgs,
 }
+
+/// Compiled search patterns kept for reuse, across sessions. Few: each
+/// holds its engines' caches (up to a few MiB for a busy pattern).
+const MATCHER_CACHE_ENTRIES: usize = 16;
 
 /// What every session shares.
 #[derive(Debug, Clone)]
@@ -90,6 +95,7 @@ pub struct ServerFactory {
     config: Arc<Config>,
     tool_router: ToolRouter<TextServer>,
     prompt_router: PromptRouter<TextServer>,
+    matchers: Arc<MatcherCache>,
 }
 
 impl ServerFactory {
@@ -100,6 +106,7 @@ impl ServerFactory {
             config: Arc::new(config),
             tool_router,
             prompt_router: TextServer::prompt_router(),
+            matchers: Arc::new(MatcherCache::new(MATCHER_CACHE_ENTRIES)),
         })
     }
 
@@ -116,6 +123,7 @@ impl ServerFactory {
             sandbox: Arc::new(sandbox),
             config: self.config.clone(),
             log: ClientLog::new("mcp-text"),
+            matchers: self.matchers.clone(),
         }
     }
 }
@@ -128,6 +136,7 @@ pub struct TextServer {
     pub(crate) sandbox: Arc<PathSandbox>,
     pub(crate) config: Arc<Config>,
     pub(crate) log: ClientLog,
+    pub(crate) matchers: Arc<MatcherCache>,
 }
 
 impl TextServer {

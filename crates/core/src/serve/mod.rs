@@ -5,6 +5,7 @@
 //! would dominate a round trip; a multi-thread one for HTTP), signals, and
 //! the exit code.
 
+mod frame;
 mod http;
 mod post_check;
 mod sessions;
@@ -69,6 +70,7 @@ where
 
 /// Serves one session on stdin/stdout until EOF or a signal.
 pub async fn serve_stdio<S: ServerHandler>(server: S, args: &ServeArgs) -> anyhow::Result<()> {
+    stdio::widen_pipes();
     let (read, write) = rmcp::transport::stdio_pipes();
     let trimmer = HeapTrimmer::new();
     let idle_ct = tokio_util::sync::CancellationToken::new();

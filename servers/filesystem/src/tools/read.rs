@@ -1,6 +1,5 @@
 //! read_text_file, read_file, read_media_file, read_multiple_files.
 
-use std::io::Read;
 use std::path::Path;
 
 use mcp_servers_core::content::{base64_encode, file_uri};
@@ -212,10 +211,7 @@ pub(crate) fn read_bytes_limited(path: &Path, max: u64, flag: &str) -> ToolResul
     if size > max {
         return Err(too_big(size));
     }
-    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(|e| io_error(&e, path))?;
+    let data = fsutil::read_up_to(file, size, max).map_err(|e| io_error(&e, path))?;
     if data.len() as u64 > max {
         return Err(too_big(data.len() as u64));
     }

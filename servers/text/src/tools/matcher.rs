@@ -10,9 +10,41 @@
 //! line to the Unicode one alone (small inputs get a fast backtracker).
 
 use std::ops::Range;
+use std::sync::Arc;
 
+use mcp_servers_core::cache::ByteLru;
+use mcp_servers_core::error::ToolResult;
 use regex::Regex;
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+use super::search::PatternParams;
+
+/// Compiled patterns shared by every session, by source and flags. Building
+/// a regex with Unicode classes (`\w`, `\b`) takes longer than searching a
+/// few KiB with it, and agents repeat their patterns.
+pub struct MatcherCache {
+    lru: ByteLru<(String, bool), Arc<Matcher>>,
+}
+
+impl MatcherCache {
+    /// Holds at most `entries` patterns.
+    pub fn new(entries: usize) -> Self {
+        MatcherCache {
+            lru: ByteLru::new(entries),
+        }
+    }
+
+    /// The matcher for `pattern`, compiled on first use.
+    pub fn get(&self, pattern: &PatternParams) -> ToolResult<Arc<Matcher>> {
+        let key = (pattern.source(), pattern.case_sensitive);
+        if let Some(hit) = self.lru.get(&key) {
+            return Ok(hit);
+        }
+        let matcher = Arc::new(pattern.matcher()?);
+        self.lru.insert(key, matcher.clone(), 1);
+        Ok(matcher)
+    }
+}
 
 /// One compiled pattern, with its fast variants where they are exact.
 #[derive(Debug)]

@@ -76,7 +76,7 @@ impl PatternParams {
         Ok(Matcher::new(unicode, ascii, hir.as_ref()))
     }
 
-    fn source(&self) -> String {
+    pub(crate) fn source(&self) -> String {
         let source = if self.regex {
             self.pattern.clone()
         } else {
@@ -212,7 +212,7 @@ impl TextServer {
         Parameters(p): Parameters<SearchParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
-        let matcher = p.pattern.matcher()?;
+        let matcher = self.matchers.get(&p.pattern)?;
         let loaded = self.load(p.input).await?;
         let mut paging = p.paging;
         if paging.limit.is_none() {
@@ -254,7 +254,7 @@ impl TextServer {
         Parameters(p): Parameters<ReplaceParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
-        let re = p.pattern.compile()?;
+        let re = self.matchers.get(&p.pattern)?.regex().clone();
         let literal = !p.pattern.regex;
         let loaded = self.load(p.input).await?;
         let progress = Progress::from_context(&context);
