@@ -408,6 +408,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn compiled_patterns_are_reused_by_source_and_case() {
+        use super::super::matcher::MatcherCache;
+        let cache = MatcherCache::new(2);
+        let a = cache.get(&params(r"\w+ing", true, true, false)).unwrap();
+        let again = cache.get(&params(r"\w+ing", true, true, false)).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &again));
+        let folded = cache.get(&params(r"\w+ing", true, false, false)).unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&a, &folded));
+        // A literal is escaped: not the same source as the regex.
+        let literal = cache.get(&params(r"\w+ing", false, true, false)).unwrap();
+        assert!(literal.regex().is_match(r"a\w+ing"));
+        assert!(!literal.regex().is_match("sing"));
+        assert!(cache.get(&params("(", true, true, false)).is_err());
+    }
+
     /// Every match through the matcher's fast paths is a match of the
     /// regex as written, on ASCII, mixed and non-ASCII text.
     #[test]
