@@ -35,6 +35,9 @@ struct Inner {
 #[derive(Default)]
 struct SendState {
     last: Option<Instant>,
+    /// The progress value last sent: the protocol wants each one larger,
+    /// and workers on several threads may report out of order.
+    sent: Option<f64>,
     /// The newest send: each send waits for the one before it.
     tail: Option<tokio::task::JoinHandle<()>>,
 }
@@ -117,6 +120,9 @@ impl Progress {
             return false;
         };
         let mut state = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.sent.is_some_and(|sent| progress <= sent) {
+            return false;
+        }
         let now = Instant::now();
         if !force
             && state
@@ -126,6 +132,7 @@ impl Progress {
             return false;
         }
         state.last = Some(now);
+        state.sent = Some(progress);
         let mut param = ProgressNotificationParam::new(token.clone(), progress);
         param.total = total;
         param.message = message.map(str::to_owned);

@@ -13,6 +13,7 @@
 pub mod input;
 pub mod prompts;
 pub mod resources;
+pub mod segment;
 pub mod tokenize;
 pub mod tools;
 

@@ -10,12 +10,14 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use unicode_segmentation::UnicodeSegmentation;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::TextServer;
 use crate::input::{Input, data, schema};
+use crate::segment::{self, Segments};
 use crate::tokenize;
 use mcp_servers_core::client_log::Level;
+use tiktoken_rs::CoreBPE;
 
 /// Average silent reading speed of adults, in words per minute.
 pub const DEFAULT_WORDS_PER_MINUTE: u32 = 238;
@@ -110,44 +112,95 @@ impl TextServer {
     }
 }
 
-/// All the counts of `text`. Each tokenizer counts on its own thread while
-/// this one does the Unicode counts, so a large input uses every core.
-/// Reports one progress step per stage.
+/// Inputs smaller than this are counted on the calling thread: starting
+/// workers would cost more than they save.
+const PARALLEL_FROM: usize = 256 * 1024;
+
+/// Work is cut into pieces of about this size, so every core stays busy to
+/// the end.
+const PIECE_BYTES: usize = 1 << 20;
+
+/// All the counts of `text`. The text is cut into pieces at line starts,
+/// and two threads take pieces for the segment counts and each tokenizer,
+/// so a large input keeps two cores busy to the end (two: each thread needs
+/// its own copy of every encoder). Reports progress per piece.
 pub fn compute(
     text: &str,
     tokenizers: &[String],
     words_per_minute: u32,
     progress: &Progress,
 ) -> ToolResult<TextStats> {
-    let stages = (3 + tokenizers.len()) as f64;
     progress.check()?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parallel = text.len() >= PARALLEL_FROM && threads > 1;
+    // One encoder copy per worker (see `tokenize::second_copy`): two workers.
     let bpes = tokenizers
         .iter()
-        .map(|name| Ok((name, tokenize::bpe(name)?)))
+        .map(|name| tokenize::bpe(name))
         .collect::<ToolResult<Vec<_>>>()?;
-    let (chars, graphemes, words, sentences, lines, tokens) = std::thread::scope(|scope| {
-        let counting: Vec<_> = bpes
-            .into_iter()
-            .map(|(name, bpe)| scope.spawn(move || (name.clone(), tokenize::count(bpe, text))))
-            .collect();
-        let chars = text.chars().count();
-        let graphemes = text.graphemes(true).count();
-        progress.report(1.0, Some(stages), Some("characters"));
-        let words = text.unicode_words().count();
-        let sentences = text.unicode_sentences().count();
-        progress.report(2.0, Some(stages), Some("words and sentences"));
-        let lines = line_stats(text);
-        progress.report(3.0, Some(stages), Some("lines"));
-        let mut tokens = BTreeMap::new();
-        for (i, handle) in counting.into_iter().enumerate() {
-            let (name, count) = handle.join().map_err(|_| {
-                ToolError::new("internal error: a tokenizer thread crashed; please report this bug")
-            })?;
-            progress.report(4.0 + i as f64, Some(stages), Some(&name));
-            tokens.insert(name, count);
+    let copies = if parallel {
+        tokenizers
+            .iter()
+            .map(|name| tokenize::second_copy(name))
+            .collect::<ToolResult<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let pieces = pieces(text, PIECE_BYTES);
+    // Job 0 counts lines over the whole text (first, so it overlaps the
+    // rest); job j > 0 counts piece (j - 1) / per_piece for segments
+    // (kind 0) or with tokenizer k (kind k + 1).
+    let per_piece = 1 + bpes.len();
+    let jobs = pieces.len() * per_piece + 1;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let work = |bpes: &[&CoreBPE]| {
+        let mut sums = Sums::new(bpes.len());
+        loop {
+            if progress.is_cancelled() {
+                break;
+            }
+            let job = next.fetch_add(1, Ordering::Relaxed);
+            if job >= jobs {
+                break;
+            }
+            if job == 0 {
+                sums.lines = Some(line_stats(text));
+            } else {
+                let piece = pieces[(job - 1) / per_piece];
+                match (job - 1) % per_piece {
+                    0 => sums.segments += segment::count(piece),
+                    k => sums.tokens[k - 1] += tokenize::count(bpes[k - 1], piece),
+                }
+            }
+            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress.report(finished as f64, Some(jobs as f64), Some("counting"));
         }
-        Ok::<_, ToolError>((chars, graphemes, words, sentences, lines, tokens))
-    })?;
+        sums
+    };
+    let sums = if parallel {
+        std::thread::scope(|scope| {
+            let second = scope.spawn(|| work(&copies));
+            let mut sums = work(&bpes);
+            let theirs = second.join().map_err(|_| {
+                ToolError::new("internal error: a counting thread crashed; please report this bug")
+            })?;
+            sums.merge(theirs);
+            Ok::<_, ToolError>(sums)
+        })?
+    } else {
+        work(&bpes)
+    };
+    progress.check()?;
+    let Sums {
+        segments,
+        tokens: token_counts,
+        lines,
+    } = sums;
+    let lines = lines.ok_or_else(|| ToolError::new("internal error: lines were not counted"))?;
+    let chars = text.chars().count();
+    let (graphemes, words, sentences) = (segments.graphemes, segments.words, segments.sentences);
+    let tokens: BTreeMap<String, usize> = tokenizers.iter().cloned().zip(token_counts).collect();
     progress.check()?;
     let seconds = (words as u64 * 60).div_ceil(u64::from(words_per_minute));
     Ok(TextStats {
@@ -166,6 +219,60 @@ pub fn compute(
         words_per_minute,
         tokens,
     })
+}
+
+/// What one worker counted.
+struct Sums {
+    segments: Segments,
+    /// Per tokenizer, in the order asked.
+    tokens: Vec<usize>,
+    lines: Option<LineStats>,
+}
+
+impl Sums {
+    fn new(tokenizers: usize) -> Self {
+        Sums {
+            segments: Segments::default(),
+            tokens: vec![0; tokenizers],
+            lines: None,
+        }
+    }
+
+    fn merge(&mut self, other: Sums) {
+        self.segments += other.segments;
+        for (mine, theirs) in self.tokens.iter_mut().zip(other.tokens) {
+            *mine += theirs;
+        }
+        self.lines = self.lines.take().or(other.lines);
+    }
+}
+
+/// `text` cut into pieces of about `size` bytes. Each cut is just after a
+/// line feed and before a printable ASCII character, where every count
+/// starts afresh: UAX #29 breaks after a line feed, and tiktoken's
+/// pre-tokenizer ends its whitespace pieces there (none of its patterns
+/// runs from a newline into a following non-space).
+pub fn pieces(text: &str, size: usize) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut pieces = Vec::with_capacity(text.len() / size.max(1) + 1);
+    let mut start = 0;
+    while text.len() - start > size {
+        let mut at = start + size;
+        let cut = loop {
+            match memchr::memchr(b'\n', &bytes[at..]) {
+                Some(i) if bytes.get(at + i + 1).is_some_and(|b| b.is_ascii_graphic()) => {
+                    break Some(at + i + 1);
+                }
+                Some(i) => at += i + 1,
+                None => break None,
+            }
+        };
+        let Some(cut) = cut else { break };
+        pieces.push(&text[start..cut]);
+        start = cut;
+    }
+    pieces.push(&text[start..]);
+    pieces
 }
 
 struct LineStats {
@@ -261,6 +368,50 @@ mod tests {
         let s = stats("hello world");
         assert_eq!(s.tokens["cl100k_base"], 2);
         assert_eq!(s.tokens["o200k_base"], 2);
+    }
+
+    /// Counting piece by piece gives the whole text's counts: segments and
+    /// every tokenizer, on text full of what could straddle a cut.
+    #[test]
+    fn pieces_count_the_same_as_the_whole() {
+        let text = "Hello there.\n'Tis the season\n  indented\n\n\nDouble blank\r\n\
+                    CRLF line. e.g. this\n123 456\n\tTabbed\n!bang\né accent\n👍🏽 emoji\n\
+                    \u{a0}nbsp\nends with space \nx"
+            .repeat(50);
+        for size in [1, 7, 64, 1000] {
+            let pieces = pieces(&text, size);
+            assert!(pieces.len() > 1);
+            assert_eq!(pieces.concat(), text);
+            let mut segments = Segments::default();
+            for piece in &pieces {
+                segments += segment::count(piece);
+            }
+            assert_eq!(segments, segment::unicode(&text), "size {size}");
+            for name in ["cl100k_base", "o200k_base", "p50k_base", "r50k_base"] {
+                let bpe = tokenize::bpe(name).unwrap();
+                let sum: usize = pieces.iter().map(|p| tokenize::count(bpe, p)).sum();
+                assert_eq!(sum, tokenize::count(bpe, &text), "{name}, size {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn large_input_counts_in_parallel_the_same() {
+        let text = "One sentence here. Another one, e.g. this!\nSecond line é.\n".repeat(20_000);
+        assert!(text.len() > PARALLEL_FROM);
+        let s = stats(&text);
+        let whole = segment::unicode(&text);
+        assert_eq!(
+            (s.graphemes, s.words, s.sentences),
+            (whole.graphemes, whole.words, whole.sentences)
+        );
+        for name in ["cl100k_base", "o200k_base"] {
+            assert_eq!(
+                s.tokens[name],
+                tokenize::count(tokenize::bpe(name).unwrap(), &text)
+            );
+        }
+        assert_eq!(s.lines, 40_000);
     }
 
     #[test]
