@@ -60,7 +60,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             format!(r#"{{"path":"{tree}","pattern":"**/*.md"}}"#),
             3,
         ),
-        ("read_text_file", format!(r#"{{"path":"{big}","tail":10}}"#), 11),
+        (
+            "read_text_file",
+            format!(r#"{{"path":"{big}","tail":10}}"#),
+            11,
+        ),
         ("read_media_file", format!(r#"{{"path":"{image}"}}"#), 11),
     ];
 
