@@ -75,6 +75,12 @@ impl Matcher {
         }
     }
 
+    /// Whether no match can cross a line (so text can be searched in parts
+    /// cut after line feeds).
+    pub fn is_line_local(&self) -> bool {
+        self.line_local
+    }
+
     /// The regex as written (for captures).
     pub fn regex(&self) -> &Regex {
         &self.unicode

@@ -1,5 +1,8 @@
 //! search and replace: literal or regex, with exact positions.
 
+use std::cell::Cell;
+use std::ops::Range;
+
 use mcp_servers_core::error::{ToolError, ToolResult, blocking};
 use mcp_servers_core::fsutil::atomic_write;
 use mcp_servers_core::progress::Progress;
@@ -331,12 +334,12 @@ pub fn search(
     let has_groups = re.captures_len() > 1;
     let mut ticker = Ticker::new(progress.clone(), text.len(), 4096);
     let mut matches = Vec::new();
-    let mut total = 0;
+    let total = Cell::new(0usize);
     // Matches beyond the page are only counted; capture groups are resolved
     // for the returned page alone.
-    matcher.for_each(text, |m| {
+    let mut on_match = |m: Range<usize>| -> Result<(), ToolError> {
         ticker.tick(m.start)?;
-        if paging.wants(total) {
+        if paging.wants(total.get()) {
             let (starts, lines) = tables.get_or_insert_with(|| {
                 let lines = text
                     .split('\n')
@@ -386,13 +389,74 @@ pub fn search(
                     .collect(),
             });
         }
-        total += 1;
-        Ok::<_, ToolError>(())
-    })?;
+        total.set(total.get() + 1);
+        Ok(())
+    };
+    match parallel_split(text, matcher) {
+        None => matcher.for_each(text, &mut on_match)?,
+        Some(mid) => {
+            // The tail is counted on a second thread while this one walks
+            // the head; the tail is walked again only for a page that
+            // reaches into it.
+            let (head, tail) = text.split_at(mid);
+            let tail_count = std::thread::scope(|scope| {
+                let counting = scope.spawn(|| count_matches(matcher, tail, progress));
+                let head_walk = matcher.for_each(head, &mut on_match);
+                let tail_count = counting.join().map_err(|_| {
+                    ToolError::new(
+                        "internal error: a search thread crashed; please report this bug",
+                    )
+                })?;
+                head_walk.and(tail_count)
+            })?;
+            let head_count = total.get();
+            let page_end = paging.offset.saturating_add(paging.limit());
+            if page_end > head_count {
+                let walk = matcher.for_each(tail, |m| {
+                    if total.get() >= page_end {
+                        return Err(None);
+                    }
+                    on_match(m.start + mid..m.end + mid).map_err(Some)
+                });
+                if let Err(Some(e)) = walk {
+                    return Err(e);
+                }
+            }
+            total.set(head_count + tail_count);
+        }
+    }
     Ok(SearchOutput {
         matches,
-        page: paging.info(total),
+        page: paging.info(total.get()),
     })
+}
+
+/// Inputs smaller than this are searched on one thread.
+const PARALLEL_FROM: usize = 256 * 1024;
+
+/// Where to cut `text` in two for two threads: just after the line feed
+/// nearest its middle, when the pattern cannot match across lines (so each
+/// half finds exactly its own matches) and there is a second core.
+fn parallel_split(text: &str, matcher: &Matcher) -> Option<usize> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if text.len() < PARALLEL_FROM || threads < 2 || !matcher.is_line_local() {
+        return None;
+    }
+    let middle = text.len() / 2;
+    memchr::memchr(b'\n', &text.as_bytes()[middle..]).map(|i| middle + i + 1)
+}
+
+/// The number of matches in `text`, stopping early if cancelled.
+fn count_matches(matcher: &Matcher, text: &str, progress: &Progress) -> ToolResult<usize> {
+    let mut count = 0usize;
+    matcher.for_each(text, |_| {
+        count += 1;
+        if count.is_multiple_of(4096) {
+            progress.check()?;
+        }
+        Ok::<_, ToolError>(())
+    })?;
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -527,5 +591,42 @@ mod tests {
         assert_eq!(out.matches.len(), 2);
         assert_eq!(out.matches[0].byte_offset, 2);
         assert_eq!(out.page.next_offset, Some(4));
+    }
+
+    /// Large inputs are searched in two halves on two threads: every page,
+    /// including those around and past the cut, holds exactly the matches a
+    /// single walk finds, with their global positions and lines.
+    #[test]
+    fn split_search_pages_like_one_walk() {
+        let line = "singing bring ring café naïving thing\n";
+        let text = line.repeat(2 * PARALLEL_FROM / line.len());
+        let re = pattern(r"\b\w+ing\b", true, true);
+        assert!(re.is_line_local());
+        let expected: Vec<usize> = re.regex().find_iter(&text).map(|m| m.start()).collect();
+        assert!(parallel_split(&text, &re).is_some() || num_cpus_is_one());
+        for offset in [
+            0,
+            expected.len() / 2 - 3,
+            expected.len() - 2,
+            expected.len() + 5,
+        ] {
+            let paging = ListPaging {
+                offset,
+                limit: Some(6),
+            };
+            let out = search(&text, &re, 1, &paging, &Progress::none()).unwrap();
+            assert_eq!(out.page.total, expected.len());
+            let got: Vec<usize> = out.matches.iter().map(|m| m.byte_offset).collect();
+            let want: Vec<usize> = expected.iter().copied().skip(offset).take(6).collect();
+            assert_eq!(got, want, "offset {offset}");
+            for m in &out.matches {
+                assert_eq!(&text[m.byte_offset..m.byte_end], m.text);
+                assert_eq!(m.line, m.byte_offset / line.len() + 1);
+            }
+        }
+    }
+
+    fn num_cpus_is_one() -> bool {
+        std::thread::available_parallelism().map_or(true, |n| n.get() == 1)
     }
 }
