@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use mcp_servers_core::fsutil::{open_regular_file, read_to_string_limited, read_up_to};
 use mcp_servers_core::sandbox::SandboxError;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
@@ -85,7 +85,7 @@ impl TextServer {
             (None, Some(user_path)) => {
                 let path = self.resolve(&user_path)?;
                 let read_path = path.clone();
-                let text = blocking(move || {
+                let text = blocking_unless_small(size_hint(&path), move || {
                     let size = open_regular_file(&read_path)
                         .and_then(|f| f.metadata())
                         .map_err(|e| ToolError::io(&e, &read_path))?
@@ -124,7 +124,7 @@ impl TextServer {
             }
             (None, Some(user_path)) => {
                 let path = self.resolve(&user_path)?;
-                blocking(move || {
+                blocking_unless_small(size_hint(&path), move || {
                     let file = open_regular_file(&path).map_err(|e| ToolError::io(&e, &path))?;
                     let size = file.metadata().map_err(|e| ToolError::io(&e, &path))?.len();
                     check_size(size, limit, &path.display().to_string())?;
@@ -137,6 +137,18 @@ impl TextServer {
             }
         }
     }
+}
+
+/// The size of the file at `path` for choosing where to read it: a small
+/// file is read on the async thread. Unknown means large.
+fn size_hint(path: &std::path::Path) -> usize {
+    std::fs::metadata(path).map_or(usize::MAX, |m| {
+        if m.is_file() {
+            usize::try_from(m.len()).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        }
+    })
 }
 
 fn check_size(size: u64, limit: u64, what: &str) -> ToolResult<()> {

@@ -7,6 +7,8 @@
 //! `len(enc.encode(text, disallowed_special=()))` gives.
 
 use mcp_servers_core::error::ToolError;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tiktoken_rs::CoreBPE;
 
 /// A tokenizer this server knows.
@@ -61,8 +63,27 @@ fn unknown(name: &str) -> ToolError {
     ))
 }
 
+/// Which of [`TOKENIZERS`] [`bpe`] has loaded.
+static LOADED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
+
+/// Whether the encoder called `name` is loaded (so using it is quick).
+pub fn is_loaded(name: &str) -> bool {
+    TOKENIZERS
+        .iter()
+        .position(|t| t.name == name)
+        .is_some_and(|i| LOADED[i].load(Ordering::Relaxed))
+}
+
 /// The encoder called `name` (loaded on first use).
 pub fn bpe(name: &str) -> Result<&'static CoreBPE, ToolError> {
+    let bpe = load(name)?;
+    if let Some(i) = TOKENIZERS.iter().position(|t| t.name == name) {
+        LOADED[i].store(true, Ordering::Relaxed);
+    }
+    Ok(bpe)
+}
+
+fn load(name: &str) -> Result<&'static CoreBPE, ToolError> {
     Ok(match name {
         "o200k_base" => tiktoken_rs::o200k_base_singleton(),
         "cl100k_base" => tiktoken_rs::cl100k_base_singleton(),
@@ -129,6 +150,13 @@ mod tests {
             bpe("o200k_base").unwrap().encode_ordinary("hello world"),
             [24912, 2375]
         );
+    }
+
+    #[test]
+    fn loading_is_remembered() {
+        assert!(!is_loaded("no_such_tokenizer"));
+        bpe("r50k_base").unwrap();
+        assert!(is_loaded("r50k_base"));
     }
 
     #[test]

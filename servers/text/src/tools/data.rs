@@ -1,7 +1,7 @@
 //! json: validate, pretty-print, minify, sort keys, query by JSON Pointer,
 //! and convert between JSON, YAML and TOML.
 
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -104,7 +104,7 @@ impl TextServer {
         }
         let loaded = self.load(p.input).await?;
         let (to, pointer, indent, paging) = (p.to, p.pointer, p.indent.unwrap_or(2), p.paging);
-        let out = blocking(move || {
+        let out = blocking_unless_small(loaded.text.len(), move || {
             run(
                 &loaded.text,
                 &action,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -104,7 +104,7 @@ impl TextServer {
         let context = p.context.unwrap_or(3);
         let text_paging = p.text_paging;
         let paging = p.paging;
-        let out = blocking(move || {
+        let out = blocking_unless_small(a.len() + b.len(), move || {
             Ok(compare(
                 &a,
                 &b,

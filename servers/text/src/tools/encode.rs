@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use mcp_servers_core::progress::Progress;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -141,7 +141,7 @@ impl TextServer {
         let bytes = self.load_bytes(p.input).await?;
         let encoding = p.encoding;
         let paging = p.paging;
-        let out = blocking(move || {
+        let out = blocking_unless_small(bytes.len(), move || {
             let text = encode(&bytes, &encoding)?;
             Ok(CodecOutput {
                 input_bytes: bytes.len(),
@@ -174,7 +174,7 @@ impl TextServer {
         let loaded = self.load(p.input).await?;
         let encoding = p.encoding;
         let paging = p.paging;
-        let out = blocking(move || {
+        let out = blocking_unless_small(loaded.text.len(), move || {
             let bytes = decode(&loaded.text, &encoding)?;
             let text = match output.as_str() {
                 "hex" => encode(&bytes, "hex")?,
@@ -226,7 +226,7 @@ impl TextServer {
         let bytes = self.load_bytes(p.input).await?;
         let progress = Progress::from_context(&context);
         let reporter = progress.clone();
-        let out = blocking(move || {
+        let out = blocking_unless_small(bytes.len(), move || {
             let digest = hash(&bytes, &algorithm, &reporter)?;
             let digest = if format == "hex" {
                 hex(&digest)

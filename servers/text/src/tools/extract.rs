@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use regex::Regex;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -100,7 +100,10 @@ impl TextServer {
         }
         let loaded = self.load(p.input).await?;
         let (unique, paging) = (p.unique, p.paging);
-        let out = blocking(move || Ok(extract(&loaded.text, &kinds, unique, &paging))).await?;
+        let out = blocking_unless_small(loaded.text.len(), move || {
+            Ok(extract(&loaded.text, &kinds, unique, &paging))
+        })
+        .await?;
         data(&out)
     }
 }

@@ -1,7 +1,7 @@
 //! markdown (to HTML, to plain text, outline, links, code blocks) and
 //! html_to_markdown (readable Markdown from a web page).
 
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -135,8 +135,10 @@ impl TextServer {
         }
         let loaded = self.load(p.input).await?;
         let (text_paging, paging) = (p.text_paging, p.paging);
-        let out =
-            blocking(move || Ok(markdown(&loaded.text, &action, &text_paging, &paging))).await?;
+        let out = blocking_unless_small(loaded.text.len(), move || {
+            Ok(markdown(&loaded.text, &action, &text_paging, &paging))
+        })
+        .await?;
         data(&out)
     }
 
@@ -156,7 +158,10 @@ impl TextServer {
             start_index: p.start_index,
             max_length: p.max_length,
         };
-        let out = blocking(move || html_to_markdown(&loaded.text, main_only, &paging)).await?;
+        let out = blocking_unless_small(loaded.text.len(), move || {
+            html_to_markdown(&loaded.text, main_only, &paging)
+        })
+        .await?;
         data(&out)
     }
 }

@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::ops::Range;
 
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use mcp_servers_core::fsutil::atomic_write;
 use mcp_servers_core::progress::Progress;
 use regex::{Regex, RegexBuilder};
@@ -224,7 +224,10 @@ impl TextServer {
         let progress = Progress::from_context(&context);
         let reporter = progress.clone();
         let ctx = p.context;
-        let out = blocking(move || search(&loaded.text, &matcher, ctx, &paging, &reporter)).await?;
+        let out = blocking_unless_small(loaded.text.len(), move || {
+            search(&loaded.text, &matcher, ctx, &paging, &reporter)
+        })
+        .await?;
         progress.flush().await;
         if out.page.truncated {
             self.log
@@ -267,7 +270,13 @@ impl TextServer {
         let dry_run = p.dry_run;
         let paging = p.paging;
         let path = loaded.path.clone();
-        let out = blocking(move || {
+        // A file is rewritten on the pool, whatever its size.
+        let work = if path.is_some() {
+            usize::MAX
+        } else {
+            loaded.text.len()
+        };
+        let out = blocking_unless_small(work, move || {
             let text = loaded.text;
             let total_matches = re.find_iter(&text).count();
             let replacements = total_matches.min(limit);

@@ -1,7 +1,7 @@
 //! transform: an ordered list of exact text operations.
 
 use heck::{ToKebabCase, ToLowerCamelCase, ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -135,7 +135,7 @@ impl TextServer {
         let loaded = self.load(p.input).await?;
         let paging = p.paging;
         let ops = p.operations;
-        let out = blocking(move || {
+        let out = blocking_unless_small(loaded.text.len(), move || {
             let original = loaded.text;
             let mut text = original.clone();
             for op in &ops {
