@@ -125,9 +125,11 @@ impl TextServer {
 /// workers would cost more than they save.
 const PARALLEL_FROM: usize = 256 * 1024;
 
-/// Work is cut into pieces of about this size, so every core stays busy to
-/// the end.
-const PIECE_BYTES: usize = 1 << 20;
+/// Work is cut into about 16 pieces (of 64 KiB to 1 MiB), so both threads
+/// stay busy to the end.
+fn piece_bytes(len: usize) -> usize {
+    (len / 16).clamp(64 * 1024, 1 << 20)
+}
 
 /// All the counts of `text`. The text is cut into pieces at line starts,
 /// and two threads take pieces for the segment counts and each tokenizer,
@@ -155,7 +157,7 @@ pub fn compute(
     } else {
         Vec::new()
     };
-    let pieces = pieces(text, PIECE_BYTES);
+    let pieces = pieces(text, piece_bytes(text.len()));
     // Job 0 counts lines over the whole text (first, so it overlaps the
     // rest); job j > 0 counts piece (j - 1) / per_piece for segments
     // (kind 0) or with tokenizer k (kind k + 1).
