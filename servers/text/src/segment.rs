@@ -1,13 +1,15 @@
-//! Grapheme, word and sentence counts (Unicode UAX #29), fast on ASCII.
+//! Grapheme, word and sentence counts (Unicode UAX #29), fast on simple text.
 //!
 //! `unicode-segmentation` walks every character through the full Unicode
 //! tables: ~25 ns a byte for each of the three counts, most of a
-//! `text_stats` call on a large file. Every UAX #29 rule that could join two
-//! ASCII characters is written out here for ASCII, and any line with a
-//! non-ASCII byte goes to `unicode-segmentation`. That split is exact: all
-//! three segmentations break after a line feed (GB4, WB3a, SB4), so no
-//! segment spans two lines. The tests check every count against
-//! `unicode-segmentation` on random text.
+//! `text_stats` call. Here every UAX #29 rule is written out for *simple*
+//! characters: ASCII, and the upper- and lower-case letters of Latin-1 and
+//! Latin Extended-A/B (`é`, `ß`, `Ł`: for all three segmentations plain
+//! letters), and any line with another character goes to
+//! `unicode-segmentation`. That split is exact: all three segmentations
+//! break after a line feed (GB4, WB3a, SB4), so no segment spans two lines.
+//! The tests check every count against `unicode-segmentation` on random
+//! text.
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -28,7 +30,7 @@ impl std::ops::AddAssign for Segments {
     }
 }
 
-/// Counts `text`: runs of ASCII lines on the fast path, other lines one by
+/// Counts `text`: runs of simple lines on the fast path, other lines one by
 /// one through the Unicode tables.
 pub fn count(text: &str) -> Segments {
     let bytes = text.as_bytes();
@@ -39,14 +41,14 @@ pub fn count(text: &str) -> Segments {
         let line_end =
             memchr::memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |i| line_start + i + 1);
         let line = &text[line_start..line_end];
-        if !line.is_ascii() {
-            total += ascii(&bytes[run_start..line_start]);
+        if !line.is_ascii() && !line.chars().all(is_simple) {
+            total += simple(&text[run_start..line_start]);
             total += unicode(line);
             run_start = line_end;
         }
         line_start = line_end;
     }
-    total += ascii(&bytes[run_start..]);
+    total += simple(&text[run_start..]);
     total
 }
 
@@ -59,22 +61,34 @@ pub fn unicode(text: &str) -> Segments {
     }
 }
 
-/// The counts of ASCII text.
-fn ascii(text: &[u8]) -> Segments {
-    debug_assert!(text.is_ascii());
+/// ASCII, or a cased letter of Latin-1 Supplement or Latin Extended-A/B:
+/// one grapheme cluster each (GB999), ALetter for words, Upper or Lower for
+/// sentences. (`×`, `÷`, titlecase and uncased letters are not.)
+fn is_simple(c: char) -> bool {
+    c.is_ascii() || ('\u{c0}'..='\u{24f}').contains(&c) && (c.is_uppercase() || c.is_lowercase())
+}
+
+/// The counts of text made of simple characters only.
+fn simple(text: &str) -> Segments {
     Segments {
-        graphemes: ascii_graphemes(text),
-        words: ascii_words(text),
-        sentences: ascii_sentences(text),
+        graphemes: simple_graphemes(text),
+        words: simple_words(text),
+        sentences: simple_sentences(text),
     }
 }
 
-/// Every ASCII character is a cluster of its own (GB999) except CR LF (GB3).
-fn ascii_graphemes(text: &[u8]) -> usize {
-    text.len() - memchr::memmem::find_iter(text, b"\r\n").count()
+/// Every simple character is a cluster of its own (GB999) except CR LF
+/// (GB3).
+fn simple_graphemes(text: &str) -> usize {
+    let chars = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().count()
+    };
+    chars - memchr::memmem::find_iter(text.as_bytes(), b"\r\n").count()
 }
 
-/// Word classes of the ASCII characters (WordBreakProperty.txt).
+/// Word classes of the simple characters (WordBreakProperty.txt).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Word {
     Letter,
@@ -90,14 +104,15 @@ enum Word {
     Other,
 }
 
-fn word_class(b: u8) -> Word {
-    match b {
-        b'a'..=b'z' | b'A'..=b'Z' => Word::Letter,
-        b'0'..=b'9' => Word::Digit,
-        b'_' => Word::Underscore,
-        b':' => Word::MidLetter,
-        b',' | b';' => Word::MidNum,
-        b'.' | b'\'' => Word::MidBoth,
+fn word_class(c: char) -> Word {
+    match c {
+        'a'..='z' | 'A'..='Z' => Word::Letter,
+        '0'..='9' => Word::Digit,
+        '_' => Word::Underscore,
+        ':' => Word::MidLetter,
+        ',' | ';' => Word::MidNum,
+        '.' | '\'' => Word::MidBoth,
+        c if !c.is_ascii() => Word::Letter,
         _ => Word::Other,
     }
 }
@@ -107,15 +122,15 @@ fn word_class(b: u8) -> Word {
 /// after underscores that follow one (WB13a-b), or across one middle
 /// character between two letters (WB6-7) or two digits (WB11-12). A word
 /// that starts with underscores still counts once, at its first letter.
-fn ascii_words(text: &[u8]) -> usize {
+fn simple_words(text: &str) -> usize {
     let alnum = |c: Word| matches!(c, Word::Letter | Word::Digit);
     let mut words = 0;
-    // Classes of the previous two bytes, and whether the underscores just
-    // before this byte follow a letter or digit.
+    // Classes of the previous two characters, and whether the underscores
+    // just before this character follow a letter or digit.
     let (mut prev2, mut prev) = (Word::Other, Word::Other);
     let mut underscores_joined = false;
-    for &b in text {
-        let class = word_class(b);
+    for c in text.chars() {
+        let class = word_class(c);
         if alnum(class) {
             let joined = match prev {
                 Word::Letter | Word::Digit => true,
@@ -141,7 +156,7 @@ fn ascii_words(text: &[u8]) -> usize {
     words
 }
 
-/// Sentence classes of the ASCII characters (SentenceBreakProperty.txt).
+/// Sentence classes of the simple characters (SentenceBreakProperty.txt).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sentence {
     Upper,
@@ -162,17 +177,19 @@ enum Sentence {
     Other,
 }
 
-fn sentence_class(b: u8) -> Sentence {
-    match b {
-        b'A'..=b'Z' => Sentence::Upper,
-        b'a'..=b'z' => Sentence::Lower,
-        b'0'..=b'9' => Sentence::Digit,
-        b'.' => Sentence::ATerm,
-        b'!' | b'?' => Sentence::STerm,
-        b'"' | b'\'' | b'(' | b')' | b'[' | b']' | b'{' | b'}' => Sentence::Close,
-        b' ' | b'\t' | 0x0b | 0x0c => Sentence::Sp,
-        b'\r' | b'\n' => Sentence::ParaSep,
-        b',' | b'-' | b':' | b';' => Sentence::SContinue,
+fn sentence_class(c: char) -> Sentence {
+    match c {
+        'A'..='Z' => Sentence::Upper,
+        'a'..='z' => Sentence::Lower,
+        '0'..='9' => Sentence::Digit,
+        '.' => Sentence::ATerm,
+        '!' | '?' => Sentence::STerm,
+        '"' | '\'' | '(' | ')' | '[' | ']' | '{' | '}' => Sentence::Close,
+        ' ' | '\t' | '\u{b}' | '\u{c}' => Sentence::Sp,
+        '\r' | '\n' => Sentence::ParaSep,
+        ',' | '-' | ':' | ';' => Sentence::SContinue,
+        c if c.is_uppercase() => Sentence::Upper,
+        c if c.is_lowercase() => Sentence::Lower,
         _ => Sentence::Other,
     }
 }
@@ -180,67 +197,67 @@ fn sentence_class(b: u8) -> Sentence {
 /// Sentences with a letter or digit. Breaks come only after a paragraph
 /// separator (SB4; CR LF is one, SB3) or after a terminator with its closing
 /// punctuation and spaces (SB11), unless SB6-SB8a keep the sentence going.
-fn ascii_sentences(text: &[u8]) -> usize {
+fn simple_sentences(text: &str) -> usize {
     let mut sentences = 0;
     let mut has_alnum = false;
-    let mut i = 0;
     let mut end_sentence = |has_alnum: &mut bool| {
         if std::mem::take(has_alnum) {
             sentences += 1;
         }
     };
-    while i < text.len() {
-        let class = sentence_class(text[i]);
+    let next_class = |chars: &std::str::Chars| chars.clone().next().map(sentence_class);
+    let mut chars = text.chars();
+    // The class of the character before the one at hand.
+    let mut before = Sentence::Other;
+    while let Some(c) = chars.next() {
+        let class = sentence_class(c);
         match class {
             Sentence::Upper | Sentence::Lower | Sentence::Digit => has_alnum = true,
             Sentence::ParaSep => {
                 // CR LF is one separator (SB3); break after it (SB4).
-                if text[i] == b'\r' && text.get(i + 1) == Some(&b'\n') {
-                    i += 1;
+                if c == '\r' && chars.clone().next() == Some('\n') {
+                    chars.next();
                 }
-                i += 1;
                 end_sentence(&mut has_alnum);
+                before = Sentence::ParaSep;
                 continue;
             }
             Sentence::ATerm | Sentence::STerm => {
-                let term = i;
-                i += 1;
                 // SB6: `.` before a digit; SB7: `.` between a letter and
                 // an upper-case letter.
-                if class == Sentence::ATerm
-                    && let Some(&next) = text.get(i)
-                {
-                    let next = sentence_class(next);
-                    let before = term
-                        .checked_sub(1)
-                        .map_or(Sentence::Other, |b| sentence_class(text[b]));
-                    if next == Sentence::Digit
-                        || next == Sentence::Upper
+                if class == Sentence::ATerm {
+                    let next = next_class(&chars);
+                    if next == Some(Sentence::Digit)
+                        || next == Some(Sentence::Upper)
                             && matches!(before, Sentence::Upper | Sentence::Lower)
                     {
+                        before = class;
                         continue;
                     }
                 }
-                while i < text.len() && sentence_class(text[i]) == Sentence::Close {
-                    i += 1;
+                before = class;
+                while next_class(&chars) == Some(Sentence::Close) {
+                    chars.next();
+                    before = Sentence::Close;
                 }
-                while i < text.len() && sentence_class(text[i]) == Sentence::Sp {
-                    i += 1;
+                while next_class(&chars) == Some(Sentence::Sp) {
+                    chars.next();
+                    before = Sentence::Sp;
                 }
-                let Some(&next) = text.get(i) else {
-                    break;
-                };
-                match sentence_class(next) {
-                    // SB9-SB10, then SB4 ends it after the separator.
-                    Sentence::ParaSep => continue,
-                    // SB8a: the sentence goes on.
-                    Sentence::SContinue | Sentence::ATerm | Sentence::STerm => continue,
-                    _ => {}
+                match next_class(&chars) {
+                    // The end: the last sentence ends below.
+                    None => break,
+                    // SB9-SB10, then SB4 ends it after the separator; SB8a:
+                    // the sentence goes on.
+                    Some(
+                        Sentence::ParaSep | Sentence::SContinue | Sentence::ATerm | Sentence::STerm,
+                    ) => continue,
+                    Some(_) => {}
                 }
                 // SB8: after `.`, a lower-case letter before any upper-case
                 // letter, separator or terminator goes on.
                 if class == Sentence::ATerm {
-                    let lower_first = text[i..].iter().map(|&b| sentence_class(b)).find(|c| {
+                    let decides = chars.clone().map(sentence_class).find(|c| {
                         matches!(
                             c,
                             Sentence::Upper
@@ -249,8 +266,8 @@ fn ascii_sentences(text: &[u8]) -> usize {
                                 | Sentence::ATerm
                                 | Sentence::STerm
                         )
-                    }) == Some(Sentence::Lower);
-                    if lower_first {
+                    });
+                    if decides == Some(Sentence::Lower) {
                         continue;
                     }
                 }
@@ -260,7 +277,7 @@ fn ascii_sentences(text: &[u8]) -> usize {
             }
             _ => {}
         }
-        i += 1;
+        before = class;
     }
     end_sentence(&mut has_alnum);
     sentences
@@ -291,10 +308,13 @@ mod tests {
     }
 
     #[test]
-    fn ascii_counts_match_unicode_segmentation_on_random_text() {
-        // Every ASCII class the rules name, weighted towards the tricky ones.
-        let alphabet: Vec<String> = (0u8..128)
-            .map(|b| (b as char).to_string())
+    fn simple_counts_match_unicode_segmentation_on_random_text() {
+        // Every ASCII character and Latin letter, weighted towards the
+        // classes the rules name.
+        let alphabet: Vec<String> = (0u32..128)
+            .chain(0xc0..0x250)
+            .filter_map(char::from_u32)
+            .map(|c| c.to_string())
             .chain(
                 [
                     "a", "b", "Z", "Q", "1", "7", ".", ".", "!", "?", "'", "\"", ")", "(", " ",
@@ -306,7 +326,7 @@ mod tests {
             .collect();
         let alphabet: Vec<&str> = alphabet.iter().map(String::as_str).collect();
         let mut rng = Lcg(7);
-        for round in 0..200_000 {
+        for round in 0..300_000 {
             let text = random_text(&mut rng, &alphabet, 24);
             assert_eq!(count(&text), unicode(&text), "round {round}: {text:?}");
         }
