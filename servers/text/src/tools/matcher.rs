@@ -55,6 +55,10 @@ pub struct Matcher {
     /// No match can contain a newline, be empty, or depend on the text's
     /// ends (`\A`, `\z`): each line can be searched on its own.
     line_local: bool,
+    /// Line-local, and besides no match can contain a space nor depend on
+    /// where a line starts or ends (`^`, `$`): each stretch between spaces
+    /// can be searched on its own.
+    space_local: bool,
 }
 
 impl Matcher {
@@ -66,12 +70,17 @@ impl Matcher {
             props.minimum_len().is_some_and(|n| n > 0)
                 && !props.look_set().contains(Look::Start)
                 && !props.look_set().contains(Look::End)
-                && !can_match_newline(hir)
+                && !can_match_byte(hir, b'\n')
         });
+        let space_local = line_local
+            && hir.is_some_and(|hir| {
+                !hir.properties().look_set().contains_anchor() && !can_match_byte(hir, b' ')
+            });
         Matcher {
             unicode,
             ascii,
             line_local,
+            space_local,
         }
     }
 
@@ -102,22 +111,63 @@ impl Matcher {
         if !self.line_local {
             return each(&self.unicode, text, 0, &mut found);
         }
-        // Runs of ASCII lines through the DFA, other lines one by one.
+        // Runs of ASCII text through the DFA; each line (or, for a
+        // space-local pattern, each space-delimited stretch) with a
+        // non-ASCII character alone through the Unicode regex.
+        let bytes = text.as_bytes();
+        let delimiter = |b: u8| b == b'\n' || self.space_local && b == b' ';
         let mut run_start = 0;
-        let mut line_start = 0;
-        while line_start < text.len() {
-            let line_end = memchr::memchr(b'\n', &text.as_bytes()[line_start..])
-                .map_or(text.len(), |i| line_start + i);
-            let line = &text[line_start..line_end];
-            if !line.is_ascii() {
-                each(ascii, &text[run_start..line_start], run_start, &mut found)?;
-                each(&self.unicode, line, line_start, &mut found)?;
-                run_start = line_end;
+        let mut at = 0;
+        while let Some(i) = first_non_ascii(&bytes[at..]) {
+            let first = at + i;
+            let start = bytes[run_start..first]
+                .iter()
+                .rposition(|&b| delimiter(b))
+                .map_or(run_start, |d| run_start + d + 1);
+            let mut end = first;
+            // Up to the delimiter after the last non-ASCII byte of this
+            // stretch and of the stretches right after it.
+            loop {
+                end = bytes[end..]
+                    .iter()
+                    .position(|&b| delimiter(b))
+                    .map_or(bytes.len(), |d| end + d);
+                match bytes.get(end + 1..).and_then(|rest| {
+                    let next_end = rest
+                        .iter()
+                        .position(|&b| delimiter(b))
+                        .map_or(rest.len(), |d| d);
+                    rest[..next_end].iter().any(|&b| b >= 0x80).then_some(())
+                }) {
+                    Some(()) => end += 1,
+                    None => break,
+                }
             }
-            line_start = line_end + 1;
+            each(ascii, &text[run_start..start], run_start, &mut found)?;
+            each(&self.unicode, &text[start..end], start, &mut found)?;
+            run_start = end;
+            at = end;
         }
         each(ascii, &text[run_start..], run_start, &mut found)
     }
+}
+
+/// The index of the first byte of `bytes` that is not ASCII; 64 bytes a
+/// step without branching, so it runs on SIMD.
+fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
+    let mut blocks = bytes.chunks_exact(64);
+    let mut offset = 0;
+    for block in &mut blocks {
+        if block.iter().fold(0, |any, &b| any | b) >= 0x80 {
+            return block.iter().position(|&b| b >= 0x80).map(|i| offset + i);
+        }
+        offset += 64;
+    }
+    blocks
+        .remainder()
+        .iter()
+        .position(|&b| b >= 0x80)
+        .map(|i| offset + i)
 }
 
 fn each<E>(
@@ -135,22 +185,24 @@ fn each<E>(
     Ok(())
 }
 
-/// Whether any string `hir` matches could contain `\n`.
-fn can_match_newline(hir: &Hir) -> bool {
+/// Whether any string `hir` matches could contain the ASCII byte `b`.
+fn can_match_byte(hir: &Hir, b: u8) -> bool {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => false,
-        HirKind::Literal(lit) => lit.0.contains(&b'\n'),
+        HirKind::Literal(lit) => lit.0.contains(&b),
         HirKind::Class(Class::Unicode(class)) => class
             .ranges()
             .iter()
-            .any(|r| r.start() <= '\n' && '\n' <= r.end()),
+            .any(|r| r.start() <= char::from(b) && char::from(b) <= r.end()),
         HirKind::Class(Class::Bytes(class)) => class
             .ranges()
             .iter()
-            .any(|r| r.start() <= b'\n' && b'\n' <= r.end()),
-        HirKind::Repetition(rep) => can_match_newline(&rep.sub),
-        HirKind::Capture(cap) => can_match_newline(&cap.sub),
-        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(can_match_newline),
+            .any(|r| r.start() <= b && b <= r.end()),
+        HirKind::Repetition(rep) => can_match_byte(&rep.sub, b),
+        HirKind::Capture(cap) => can_match_byte(&cap.sub, b),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            subs.iter().any(|sub| can_match_byte(sub, b))
+        }
     }
 }
 
@@ -217,6 +269,68 @@ mod tests {
             let m = matcher(pattern, ci);
             let expected: Vec<_> = m.regex().find_iter(text).map(|m| m.range()).collect();
             assert_eq!(all(&m, text), expected, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn space_local_only_where_no_match_can_hold_a_space_or_anchor() {
+        assert!(matcher(r"\b\w+ing\b", false).space_local);
+        assert!(matcher(r"[a-zé]+", true).space_local);
+        assert!(!matcher(r"\w+ \w+", false).space_local);
+        assert!(
+            !matcher(r"^\w+", false).space_local,
+            "^ needs the line start"
+        );
+        assert!(!matcher(r"\w+$", false).space_local);
+        assert!(!matcher(r"a.b", false).space_local, ". matches a space");
+        assert!(!matcher(r"[^x]", false).space_local);
+        assert!(!matcher(r"\s", false).space_local);
+    }
+
+    /// Random text of ASCII, Latin, combining marks, CJK and emoji, with
+    /// spaces, tabs and line breaks: the fast paths find exactly what the
+    /// Unicode regex finds alone.
+    #[test]
+    fn random_mixed_text_gives_exactly_the_unicode_matches() {
+        let alphabet = [
+            "a", "b", "ing", "s", "Z", "1", "_", " ", " ", "\t", "\n", "\r\n", ".", "'", "-", "é",
+            "ï", "e\u{301}", "中", "👍", "ß", "Ω", "\u{a0}", "\u{2009}",
+        ];
+        let patterns = [
+            (r"\b\w+ing\b", false),
+            (r"\w+", false),
+            (r"\bING", true),
+            (r"\Bs\b", false),
+            (r"[a-zé]+", true),
+            (r"\d+|_+", false),
+            (r"^\w", false),
+            (r"\w$", false),
+            (r"\w+\s\w+", false),
+            (r"\w+ \w+", false),
+            (r"i.g", false),
+            (r"\W+", false),
+        ];
+        let matchers: Vec<_> = patterns.iter().map(|&(p, ci)| matcher(p, ci)).collect();
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize
+        };
+        for round in 0..20_000 {
+            let len = next() % 40;
+            let text: String = (0..len)
+                .map(|_| alphabet[next() % alphabet.len()])
+                .collect();
+            for (m, (pattern, _)) in matchers.iter().zip(&patterns) {
+                let expected: Vec<_> = m.regex().find_iter(&text).map(|m| m.range()).collect();
+                assert_eq!(
+                    all(m, &text),
+                    expected,
+                    "round {round}: {pattern} on {text:?}"
+                );
+            }
         }
     }
 
