@@ -390,6 +390,16 @@ pub fn read_line_range(
     })
 }
 
+/// The size of the regular file at `path`, to choose where to read it
+/// (small files on the async thread, see `error::blocking_unless_small`);
+/// anything else, or an error, counts as large.
+pub fn size_hint(path: &Path) -> usize {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_file() => usize::try_from(meta.len()).unwrap_or(usize::MAX),
+        _ => usize::MAX,
+    }
+}
+
 /// The file's bytes, but never more than `max_bytes + 1` of them (a file
 /// can grow after its size was checked: more than `max_bytes` means too
 /// big). `size` is the size the caller saw, to read into one buffer.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
-use mcp_servers_core::fsutil::{open_regular_file, read_to_string_limited, read_up_to};
+use mcp_servers_core::fsutil::{open_regular_file, read_to_string_limited, read_up_to, size_hint};
 use mcp_servers_core::sandbox::SandboxError;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use schemars::JsonSchema;
@@ -137,18 +137,6 @@ impl TextServer {
             }
         }
     }
-}
-
-/// The size of the file at `path` for choosing where to read it: a small
-/// file is read on the async thread. Unknown means large.
-fn size_hint(path: &std::path::Path) -> usize {
-    std::fs::metadata(path).map_or(usize::MAX, |m| {
-        if m.is_file() {
-            usize::try_from(m.len()).unwrap_or(usize::MAX)
-        } else {
-            usize::MAX
-        }
-    })
 }
 
 fn check_size(size: u64, limit: u64, what: &str) -> ToolResult<()> {

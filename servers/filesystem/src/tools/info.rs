@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::SystemTime;
 
-use mcp_servers_core::error::{ToolResult, blocking};
+use mcp_servers_core::error::{ToolResult, blocking_unless_small};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -26,7 +26,8 @@ impl FilesystemServer {
         Parameters(p): Parameters<PathParams>,
     ) -> ToolResult<CallToolResult> {
         let path = self.sandbox.resolve_existing(&p.path)?;
-        let text = blocking(move || {
+        // One stat: no reason to leave the async thread.
+        let text = blocking_unless_small(0, move || {
             let meta = fs::metadata(&path).map_err(|e| io_error(&e, &path))?;
             let modified = meta.modified().ok();
             let created = meta.created().ok().or(modified);

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use mcp_servers_core::content::{base64_encode, file_uri};
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult, blocking, blocking_unless_small};
 use mcp_servers_core::fsutil;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
@@ -56,7 +56,9 @@ impl FilesystemServer {
     ) -> ToolResult<CallToolResult> {
         let path = self.sandbox.resolve_existing(&p.path)?;
         let max = self.config.max_read_bytes;
-        let text = blocking(move || read_text(&path, &p, max)).await?;
+        let text =
+            blocking_unless_small(fsutil::size_hint(&path), move || read_text(&path, &p, max))
+                .await?;
         Ok(text_result(text))
     }
 
@@ -88,7 +90,7 @@ impl FilesystemServer {
     ) -> ToolResult<CallToolResult> {
         let path = self.sandbox.resolve_existing(&p.path)?;
         let max = self.config.max_media_bytes;
-        let block = blocking(move || {
+        let block = blocking_unless_small(fsutil::size_hint(&path), move || {
             let bytes = read_bytes_limited(&path, max, "--max-media-bytes")?;
             let mime = mime_for(&path);
             let data = base64_encode(&bytes);
