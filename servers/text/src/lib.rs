@@ -14,6 +14,8 @@ pub mod input;
 pub mod prompts;
 pub mod resources;
 pub mod segment;
+#[cfg(test)]
+mod testing;
 pub mod tokenize;
 pub mod tools;
 

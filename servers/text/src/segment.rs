@@ -286,26 +286,7 @@ fn simple_sentences(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A small deterministic generator (no test-only dependency).
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            self.0 >> 33
-        }
-    }
-
-    fn random_text(rng: &mut Lcg, alphabet: &[&str], max_len: u64) -> String {
-        let len = rng.next() % (max_len + 1);
-        (0..len)
-            .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
-            .collect()
-    }
+    use crate::testing::Lcg;
 
     #[test]
     fn simple_counts_match_unicode_segmentation_on_random_text() {
@@ -327,7 +308,7 @@ mod tests {
         let alphabet: Vec<&str> = alphabet.iter().map(String::as_str).collect();
         let mut rng = Lcg(7);
         for round in 0..300_000 {
-            let text = random_text(&mut rng, &alphabet, 24);
+            let text = rng.text(&alphabet, 24);
             assert_eq!(count(&text), unicode(&text), "round {round}: {text:?}");
         }
     }
@@ -340,7 +321,7 @@ mod tests {
         ];
         let mut rng = Lcg(11);
         for round in 0..50_000 {
-            let text = random_text(&mut rng, &alphabet, 40);
+            let text = rng.text(&alphabet, 40);
             assert_eq!(count(&text), unicode(&text), "round {round}: {text:?}");
         }
     }

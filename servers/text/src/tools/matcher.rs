@@ -311,18 +311,9 @@ mod tests {
             (r"\W+", false),
         ];
         let matchers: Vec<_> = patterns.iter().map(|&(p, ci)| matcher(p, ci)).collect();
-        let mut state = 12345u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize
-        };
+        let mut rng = crate::testing::Lcg(12345);
         for round in 0..20_000 {
-            let len = next() % 40;
-            let text: String = (0..len)
-                .map(|_| alphabet[next() % alphabet.len()])
-                .collect();
+            let text = rng.text(&alphabet, 39);
             for (m, (pattern, _)) in matchers.iter().zip(&patterns) {
                 let expected: Vec<_> = m.regex().find_iter(&text).map(|m| m.range()).collect();
                 assert_eq!(
