@@ -1,6 +1,7 @@
 //! Builders for tool results: text, images, resource links, structured data,
 //! and truncation that tells the model what was cut and how to get the rest.
 
+use std::io::{self, Read};
 use std::path::Path;
 
 use rmcp::model::{CallToolResult, ContentBlock, Resource};
@@ -21,6 +22,39 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     let mut out = String::from_utf8(crate::heap::large_buffer(len)).unwrap_or_default();
     base64_simd::STANDARD.encode_append(bytes, &mut out);
     out
+}
+
+/// Base64 of what `reader` yields, read in blocks straight into the encoded
+/// string: no buffer holds the whole input (for an 8 MiB image, 8 MiB less
+/// to fault in, zero and copy). Reads at most `max + 1` bytes, so a total
+/// over `max` means too big; `size_hint` sizes the string. Returns the
+/// string and the number of bytes read.
+pub fn base64_read(reader: impl Read, size_hint: u64, max: u64) -> io::Result<(String, u64)> {
+    // A multiple of 3: full blocks encode without padding between them.
+    const BLOCK: usize = 3 * 64 * 1024;
+    let limit = max.saturating_add(1);
+    let capacity = usize::try_from(size_hint.min(limit).div_ceil(3) * 4).unwrap_or(0);
+    let mut out = String::from_utf8(crate::heap::large_buffer(capacity)).unwrap_or_default();
+    let mut block = vec![0u8; BLOCK.min(usize::try_from(limit).unwrap_or(BLOCK)).max(1)];
+    let mut reader = reader.take(limit);
+    let mut total = 0u64;
+    loop {
+        // Fill the block (or reach the end): only the last one may pad.
+        let mut filled = 0;
+        while filled < block.len() {
+            match reader.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        base64_simd::STANDARD.encode_append(&block[..filled], &mut out);
+        total += filled as u64;
+        if filled < block.len() {
+            return Ok((out, total));
+        }
+    }
 }
 
 /// An image content block from raw encoded bytes (PNG, JPEG, ...).
@@ -117,6 +151,57 @@ pub fn truncate(text: &str, max_bytes: usize, hint: impl Fn(usize) -> String) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hands out at most `step` bytes per read, to exercise block filling.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn base64_read_matches_base64_encode_at_every_block_edge() {
+        let block = 3 * 64 * 1024;
+        let data: Vec<u8> = (0..3 * block + 7).map(|i| (i * 7919 % 251) as u8).collect();
+        for len in [
+            0,
+            1,
+            2,
+            3,
+            4,
+            block - 1,
+            block,
+            block + 1,
+            2 * block + 2,
+            3 * block + 7,
+        ] {
+            let input = &data[..len];
+            for step in [7, 4096, usize::MAX] {
+                let (got, read) =
+                    base64_read(Trickle { data: input, step }, len as u64, u64::MAX).unwrap();
+                assert_eq!(read, len as u64);
+                assert_eq!(got, base64_encode(input), "len {len}, step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn base64_read_stops_one_byte_past_the_limit() {
+        let data = vec![9u8; 1000];
+        let (encoded, read) = base64_read(&data[..], 1000, 100).unwrap();
+        assert_eq!(read, 101, "over the limit");
+        assert_eq!(encoded, base64_encode(&data[..101]));
+        let (_, read) = base64_read(&data[..], 1000, 1000).unwrap();
+        assert_eq!(read, 1000, "exactly at the limit");
+    }
 
     #[test]
     fn file_uri_escapes_what_uris_cannot_hold() {

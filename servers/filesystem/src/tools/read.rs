@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use mcp_servers_core::content::{base64_encode, file_uri};
+use mcp_servers_core::content::{base64_read, file_uri};
 use mcp_servers_core::error::{ToolError, ToolResult, blocking, blocking_unless_small};
 use mcp_servers_core::fsutil;
 use rmcp::handler::server::wrapper::Parameters;
@@ -91,10 +91,13 @@ impl FilesystemServer {
         let path = self.sandbox.resolve_existing(&p.path)?;
         let max = self.config.max_media_bytes;
         let block = blocking_unless_small(fsutil::size_hint(&path), move || {
-            let bytes = read_bytes_limited(&path, max, "--max-media-bytes")?;
+            let flag = "--max-media-bytes";
+            let (file, size) = open_limited(&path, max, flag)?;
+            let (data, read) = base64_read(file, size, max).map_err(|e| io_error(&e, &path))?;
+            if read > max {
+                return Err(too_big(&path, read, max, flag));
+            }
             let mime = mime_for(&path);
-            let data = base64_encode(&bytes);
-            drop(bytes);
             Ok(if mime.starts_with("image/") {
                 ContentBlock::image(data, mime)
             } else if mime.starts_with("audio/") {
@@ -201,23 +204,30 @@ pub(crate) fn read_lossy(path: &Path, max: u64) -> ToolResult<String> {
 
 /// A regular file's bytes, refused above `max` bytes (`flag` raises it).
 pub(crate) fn read_bytes_limited(path: &Path, max: u64, flag: &str) -> ToolResult<Vec<u8>> {
-    let file = fsutil::open_regular_file(path).map_err(|e| io_error(&e, path))?;
-    let size = file.metadata().map_err(|e| io_error(&e, path))?.len();
-    let too_big = |size: u64| {
-        ToolError::new(format!(
-            "{} is {size} bytes, over this server's {max}-byte limit ({flag}); \
-             read text files in parts with head, tail or offset/limit",
-            path.display()
-        ))
-    };
-    if size > max {
-        return Err(too_big(size));
-    }
+    let (file, size) = open_limited(path, max, flag)?;
     let data = fsutil::read_up_to(file, size, max).map_err(|e| io_error(&e, path))?;
     if data.len() as u64 > max {
-        return Err(too_big(data.len() as u64));
+        return Err(too_big(path, data.len() as u64, max, flag));
     }
     Ok(data)
+}
+
+/// The regular file at `path` and its size, unless it is over `max`.
+fn open_limited(path: &Path, max: u64, flag: &str) -> ToolResult<(std::fs::File, u64)> {
+    let file = fsutil::open_regular_file(path).map_err(|e| io_error(&e, path))?;
+    let size = file.metadata().map_err(|e| io_error(&e, path))?.len();
+    if size > max {
+        return Err(too_big(path, size, max, flag));
+    }
+    Ok((file, size))
+}
+
+fn too_big(path: &Path, size: u64, max: u64, flag: &str) -> ToolError {
+    ToolError::new(format!(
+        "{} is {size} bytes, over this server's {max}-byte limit ({flag}); \
+         read text files in parts with head, tail or offset/limit",
+        path.display()
+    ))
 }
 
 /// MIME type by extension (the official server's table, plus a few).
