@@ -898,5 +898,29 @@ fn logging_follows_the_client_level_and_long_hashes_report_progress() {
         .collect();
     assert!(!progress.is_empty(), "{before:?}");
     assert_eq!(progress[0]["params"]["progressToken"], "h");
+
+    // text_stats counts a large input on two threads; its progress still
+    // only goes up, and never past the total.
+    let prose = "Counting words, e.g. these. And sentences!\n".repeat(60_000);
+    raw.send(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                     "params": {"name": "text_stats", "arguments": {"text": prose},
+                                "_meta": {"progressToken": "s"}}}))
+        .unwrap();
+    let (resp, before) = raw.recv_response(&json!(5)).unwrap();
+    assert_eq!(resp["result"]["structuredContent"]["lines"], 60_000);
+    let values: Vec<(f64, f64)> = before
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| {
+            let p = &m["params"];
+            (
+                p["progress"].as_f64().unwrap(),
+                p["total"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(!values.is_empty(), "{before:?}");
+    assert!(values.windows(2).all(|w| w[0].0 < w[1].0), "{values:?}");
+    assert!(values.iter().all(|(p, total)| p <= total), "{values:?}");
     raw.close().unwrap();
 }
