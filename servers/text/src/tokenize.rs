@@ -49,7 +49,7 @@ pub fn names() -> Vec<&'static str> {
 /// Fails with the list of known names unless `name` is one (without
 /// loading the vocabulary).
 pub fn bpe_name_known(name: &str) -> Result<(), ToolError> {
-    if TOKENIZERS.iter().any(|t| t.name == name) {
+    if index(name).is_some() {
         Ok(())
     } else {
         Err(unknown(name))
@@ -66,18 +66,20 @@ fn unknown(name: &str) -> ToolError {
 /// Which of [`TOKENIZERS`] [`bpe`] has loaded.
 static LOADED: [AtomicBool; 4] = [const { AtomicBool::new(false) }; 4];
 
+/// The place of `name` in [`TOKENIZERS`].
+fn index(name: &str) -> Option<usize> {
+    TOKENIZERS.iter().position(|t| t.name == name)
+}
+
 /// Whether the encoder called `name` is loaded (so using it is quick).
 pub fn is_loaded(name: &str) -> bool {
-    TOKENIZERS
-        .iter()
-        .position(|t| t.name == name)
-        .is_some_and(|i| LOADED[i].load(Ordering::Relaxed))
+    index(name).is_some_and(|i| LOADED[i].load(Ordering::Relaxed))
 }
 
 /// The encoder called `name` (loaded on first use).
 pub fn bpe(name: &str) -> Result<&'static CoreBPE, ToolError> {
     let bpe = load(name)?;
-    if let Some(i) = TOKENIZERS.iter().position(|t| t.name == name) {
+    if let Some(i) = index(name) {
         LOADED[i].store(true, Ordering::Relaxed);
     }
     Ok(bpe)
@@ -102,10 +104,7 @@ fn load(name: &str) -> Result<&'static CoreBPE, ToolError> {
 pub fn second_copy(name: &str) -> Result<&'static CoreBPE, ToolError> {
     use std::sync::OnceLock;
     static COPIES: [OnceLock<CoreBPE>; 4] = [const { OnceLock::new() }; 4];
-    let index = TOKENIZERS
-        .iter()
-        .position(|t| t.name == name)
-        .ok_or_else(|| unknown(name))?;
+    let index = index(name).ok_or_else(|| unknown(name))?;
     if let Some(copy) = COPIES[index].get() {
         return Ok(copy);
     }

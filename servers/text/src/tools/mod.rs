@@ -15,6 +15,16 @@ pub mod transform;
 use mcp_servers_core::error::ToolError;
 use mcp_servers_core::progress::Progress;
 
+/// Inputs smaller than this are worked on one thread: starting a second
+/// would cost more than it saves.
+pub(crate) const PARALLEL_FROM: usize = 256 * 1024;
+
+/// Whether `len` bytes of input are worth a second thread, and there is a
+/// second core for it.
+pub(crate) fn worth_a_second_thread(len: usize) -> bool {
+    len >= PARALLEL_FROM && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
 /// Checks for cancellation and reports progress every `every` steps of a
 /// loop over `total` bytes.
 pub(crate) struct Ticker {

@@ -14,9 +14,9 @@ use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Ticker;
 use super::diff::unified;
 use super::matcher::Matcher;
+use super::{Ticker, worth_a_second_thread};
 use crate::TextServer;
 use crate::input::{
     Input, ListPaging, PageInfo, TextPage, TextPaging, data, line_col, line_starts, schema,
@@ -440,15 +440,11 @@ pub fn search(
     })
 }
 
-/// Inputs smaller than this are searched on one thread.
-const PARALLEL_FROM: usize = 256 * 1024;
-
 /// Where to cut `text` in two for two threads: just after the line feed
 /// nearest its middle, when the pattern cannot match across lines (so each
 /// half finds exactly its own matches) and there is a second core.
 fn parallel_split(text: &str, matcher: &Matcher) -> Option<usize> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if text.len() < PARALLEL_FROM || threads < 2 || !matcher.is_line_local() {
+    if !worth_a_second_thread(text.len()) || !matcher.is_line_local() {
         return None;
     }
     let middle = text.len() / 2;
@@ -471,6 +467,7 @@ fn count_matches(matcher: &Matcher, text: &str, progress: &Progress) -> ToolResu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::PARALLEL_FROM;
 
     fn params(p: &str, regex: bool, case_sensitive: bool, whole_word: bool) -> PatternParams {
         PatternParams {

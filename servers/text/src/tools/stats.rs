@@ -121,10 +121,6 @@ impl TextServer {
     }
 }
 
-/// Inputs smaller than this are counted on the calling thread: starting
-/// workers would cost more than they save.
-const PARALLEL_FROM: usize = 256 * 1024;
-
 /// Work is cut into about 16 pieces (of 64 KiB to 1 MiB), so both threads
 /// stay busy to the end.
 fn piece_bytes(len: usize) -> usize {
@@ -142,8 +138,7 @@ pub fn compute(
     progress: &Progress,
 ) -> ToolResult<TextStats> {
     progress.check()?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parallel = text.len() >= PARALLEL_FROM && threads > 1;
+    let parallel = super::worth_a_second_thread(text.len());
     // One encoder copy per worker (see `tokenize::second_copy`): two workers.
     let bpes = tokenizers
         .iter()
@@ -339,6 +334,7 @@ fn human_duration(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::PARALLEL_FROM;
 
     fn stats(text: &str) -> TextStats {
         compute(
