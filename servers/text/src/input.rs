@@ -315,20 +315,103 @@ pub fn data<T: Serialize>(value: &T) -> ToolResult<CallToolResult> {
     Ok(result)
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `text`,
-/// given the byte offsets where lines start.
-pub fn line_col(text: &str, line_starts: &[usize], offset: usize) -> (usize, usize) {
-    let line = line_starts.partition_point(|&s| s <= offset).max(1);
-    let start = line_starts[line - 1];
-    let column = text[start..offset].chars().count() + 1;
-    (line, column)
+/// 1-based lines and columns (in characters) of byte offsets, counting line
+/// feeds only between one offset asked and the next: a page of matches near
+/// the start of a huge text never scans the rest, and offsets asked in
+/// order cost one pass in all.
+pub struct LineCursor<'t> {
+    text: &'t str,
+    /// The last offset asked, its line, and where that line starts.
+    offset: usize,
+    line: usize,
+    line_start: usize,
 }
 
-/// Byte offsets where each line starts (the first is 0).
-pub fn line_starts(text: &str) -> Vec<usize> {
-    std::iter::once(0)
-        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-        .collect()
+impl<'t> LineCursor<'t> {
+    pub fn new(text: &'t str) -> Self {
+        LineCursor {
+            text,
+            offset: 0,
+            line: 1,
+            line_start: 0,
+        }
+    }
+
+    /// Line and column of byte `offset` (a char boundary).
+    pub fn line_col(&mut self, offset: usize) -> (usize, usize) {
+        let bytes = self.text.as_bytes();
+        if offset >= self.offset {
+            let passed = &bytes[self.offset..offset];
+            if let Some(last) = memchr::memrchr(b'\n', passed) {
+                self.line += memchr::memchr_iter(b'\n', passed).count();
+                self.line_start = self.offset + last + 1;
+            }
+        } else {
+            self.line -= memchr::memchr_iter(b'\n', &bytes[offset..self.offset]).count();
+            self.line_start = memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |i| i + 1);
+        }
+        self.offset = offset;
+        let column = self.text[self.line_start..offset].chars().count() + 1;
+        (self.line, column)
+    }
+}
+
+/// Lines of `text` near a byte range, without their line endings (`\n` or
+/// `\r\n`), as splitting `text` at every `\n` would give them.
+pub struct Lines<'t> {
+    text: &'t str,
+}
+
+impl<'t> Lines<'t> {
+    pub fn new(text: &'t str) -> Self {
+        Lines { text }
+    }
+
+    /// Byte offset where the line holding `offset` starts.
+    pub fn start_of(&self, offset: usize) -> usize {
+        memchr::memrchr(b'\n', &self.text.as_bytes()[..offset]).map_or(0, |i| i + 1)
+    }
+
+    /// Byte offset where the line holding `offset` ends (its `\n`, or the
+    /// end of the text).
+    pub fn end_of(&self, offset: usize) -> usize {
+        memchr::memchr(b'\n', &self.text.as_bytes()[offset..])
+            .map_or(self.text.len(), |i| offset + i)
+    }
+
+    /// The lines in `start..end` (a line start to a line end).
+    pub fn within(&self, start: usize, end: usize) -> impl Iterator<Item = &'t str> {
+        self.text[start..end].split('\n').map(strip_cr)
+    }
+
+    /// Up to `n` lines before the line starting at `start`, in order.
+    pub fn before(&self, start: usize, n: usize) -> Vec<&'t str> {
+        let mut lines = Vec::new();
+        let mut at = start;
+        while lines.len() < n && at > 0 {
+            let line_start = self.start_of(at - 1);
+            lines.push(strip_cr(&self.text[line_start..at - 1]));
+            at = line_start;
+        }
+        lines.reverse();
+        lines
+    }
+
+    /// Up to `n` lines after the line ending at `end`.
+    pub fn after(&self, end: usize, n: usize) -> Vec<&'t str> {
+        let mut lines = Vec::new();
+        let mut at = end;
+        while lines.len() < n && at < self.text.len() {
+            let line_end = self.end_of(at + 1);
+            lines.push(strip_cr(&self.text[at + 1..line_end]));
+            at = line_end;
+        }
+        lines
+    }
+}
+
+fn strip_cr(line: &str) -> &str {
+    line.strip_suffix('\r').unwrap_or(line)
 }
 
 #[cfg(test)]
@@ -363,9 +446,77 @@ mod tests {
     #[test]
     fn lines_and_columns_are_one_based_chars() {
         let text = "ab\nçd\n";
-        let starts = line_starts(text);
-        assert_eq!(line_col(text, &starts, 0), (1, 1));
-        assert_eq!(line_col(text, &starts, 3), (2, 1));
-        assert_eq!(line_col(text, &starts, 5), (2, 2));
+        let mut cursor = LineCursor::new(text);
+        assert_eq!(cursor.line_col(0), (1, 1));
+        assert_eq!(cursor.line_col(3), (2, 1));
+        assert_eq!(cursor.line_col(5), (2, 2));
+        assert_eq!(cursor.line_col(6), (2, 3));
+        assert_eq!(cursor.line_col(7), (3, 1));
+        assert_eq!(cursor.line_col(1), (1, 2), "backwards");
+        assert_eq!(cursor.line_col(3), (2, 1));
+    }
+
+    /// Lines and columns, and the lines around a range, as a split of the
+    /// whole text at every line feed gives them, for every offset of texts
+    /// with empty lines, CRLF and non-ASCII.
+    #[test]
+    fn line_cursor_and_lines_agree_with_splitting_the_text() {
+        for text in [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "\n\nb",
+            "ab\r\nçd\n\nxyz\r\n",
+            "é\n\r\n€x",
+        ] {
+            let split: Vec<&str> = text.split('\n').map(strip_cr).collect();
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect();
+            let lines = Lines::new(text);
+            let mut cursor = LineCursor::new(text);
+            let offsets: Vec<usize> = (0..=text.len())
+                .filter(|&o| text.is_char_boundary(o))
+                .collect();
+            // Forwards, then backwards, then jumping about.
+            let jumps = offsets
+                .iter()
+                .map(|&o| offsets[(o * 7 + 3) % offsets.len()]);
+            for offset in offsets
+                .iter()
+                .copied()
+                .chain(offsets.iter().rev().copied())
+                .chain(jumps)
+            {
+                let line = starts.partition_point(|&s| s <= offset);
+                let column = text[starts[line - 1]..offset].chars().count() + 1;
+                assert_eq!(
+                    cursor.line_col(offset),
+                    (line, column),
+                    "{text:?} at {offset}"
+                );
+                let (start, end) = (lines.start_of(offset), lines.end_of(offset));
+                assert_eq!(start, starts[line - 1]);
+                assert_eq!(
+                    lines.within(start, end).collect::<Vec<_>>(),
+                    [split[line - 1]]
+                );
+                for n in 0..4 {
+                    let from = line.saturating_sub(1 + n);
+                    assert_eq!(
+                        lines.before(start, n),
+                        split[from..line - 1],
+                        "{text:?} {offset} {n}"
+                    );
+                    let to = (line + n).min(split.len());
+                    assert_eq!(
+                        lines.after(end, n),
+                        split[line..to],
+                        "{text:?} {offset} {n}"
+                    );
+                }
+            }
+        }
     }
 }

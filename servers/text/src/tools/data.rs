@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::TextServer;
-use crate::input::{Input, TextPage, TextPaging, data, line_col, line_starts, schema};
+use crate::input::{Input, LineCursor, TextPage, TextPaging, data, schema};
 
 pub const ACTIONS: [&str; 6] = [
     "validate",
@@ -225,7 +225,7 @@ fn parse(text: &str, format: &str) -> Result<Value, ParseError> {
         }),
         "toml" => toml::from_str::<Value>(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |span| {
-                line_col(text, &line_starts(text), span.start.min(text.len()))
+                LineCursor::new(text).line_col(span.start.min(text.len()))
             });
             ParseError {
                 message: e.message().to_owned(),

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::TextServer;
-use crate::input::{Input, ListPaging, PageInfo, data, line_col, line_starts, schema};
+use crate::input::{Input, LineCursor, ListPaging, PageInfo, data, schema};
 
 pub const KINDS: [&str; 6] = ["urls", "emails", "numbers", "dates", "hashtags", "mentions"];
 
@@ -109,7 +109,7 @@ impl TextServer {
 }
 
 pub fn extract(text: &str, kinds: &[String], unique: bool, paging: &ListPaging) -> ExtractOutput {
-    let starts = line_starts(text);
+    let mut cursor = LineCursor::new(text);
     let mut found: Vec<(usize, &'static str, String)> = Vec::new();
     for (kind, re) in PATTERNS.iter() {
         if !kinds.iter().any(|k| k == kind) {
@@ -137,7 +137,7 @@ pub fn extract(text: &str, kinds: &[String], unique: bool, paging: &ListPaging) 
     let items = page
         .into_iter()
         .map(|(offset, kind, value)| {
-            let (line, column) = line_col(text, &starts, offset);
+            let (line, column) = cursor.line_col(offset);
             let number = (kind == "number").then(|| {
                 value
                     .trim_end_matches('%')

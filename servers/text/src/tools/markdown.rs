@@ -10,9 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::TextServer;
-use crate::input::{
-    Input, ListPaging, PageInfo, TextPage, TextPaging, data, line_col, line_starts, schema,
-};
+use crate::input::{Input, LineCursor, ListPaging, PageInfo, TextPage, TextPaging, data, schema};
 
 pub const MARKDOWN_ACTIONS: [&str; 5] = ["html", "text", "outline", "links", "code_blocks"];
 
@@ -195,8 +193,8 @@ pub fn markdown(
         }
         "text" => out.result = Some(text_paging.page(&plain_text(text))),
         _ => {
-            let starts = line_starts(text);
-            let line_of = |offset: usize| line_col(text, &starts, offset).0;
+            let mut cursor = LineCursor::new(text);
+            let mut line_of = |offset: usize| cursor.line_col(offset).0;
             let mut headings = Vec::new();
             let mut links = Vec::new();
             let mut blocks = Vec::new();

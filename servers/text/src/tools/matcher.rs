@@ -15,6 +15,7 @@ use std::sync::Arc;
 use mcp_servers_core::cache::ByteLru;
 use mcp_servers_core::error::ToolResult;
 use regex::Regex;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use super::search::PatternParams;
@@ -59,6 +60,9 @@ pub struct Matcher {
     /// where a line starts or ends (`^`, `$`): each stretch between spaces
     /// can be searched on its own.
     space_local: bool,
+    /// Literals one of which every match begins or ends with, when there
+    /// are few: a stretch holding none of them has no match.
+    needles: Option<Vec<Vec<u8>>>,
 }
 
 impl Matcher {
@@ -81,6 +85,7 @@ impl Matcher {
             ascii,
             line_local,
             space_local,
+            needles: hir.and_then(needles),
         }
     }
 
@@ -105,63 +110,114 @@ impl Matcher {
         let Some(ascii) = &self.ascii else {
             return each(&self.unicode, text, 0, &mut found);
         };
-        if text.is_ascii() {
+        let Some(first) = first_non_ascii(text.as_bytes()) else {
             return each(ascii, text, 0, &mut found);
-        }
+        };
         if !self.line_local {
             return each(&self.unicode, text, 0, &mut found);
         }
-        // Runs of ASCII text through the DFA; each line (or, for a
-        // space-local pattern, each space-delimited stretch) with a
-        // non-ASCII character alone through the Unicode regex.
-        let bytes = text.as_bytes();
-        let delimiter = |b: u8| b == b'\n' || self.space_local && b == b' ';
-        let mut run_start = 0;
-        let mut at = 0;
-        while let Some(i) = first_non_ascii(&bytes[at..]) {
-            let first = at + i;
-            let start = bytes[run_start..first]
-                .iter()
-                .rposition(|&b| delimiter(b))
-                .map_or(run_start, |d| run_start + d + 1);
-            let mut end = first;
-            // Up to the delimiter after the last non-ASCII byte of this
-            // stretch and of the stretches right after it.
-            loop {
-                end = bytes[end..]
-                    .iter()
-                    .position(|&b| delimiter(b))
-                    .map_or(bytes.len(), |d| end + d);
-                match bytes.get(end + 1..).and_then(|rest| {
-                    let next_end = rest
-                        .iter()
-                        .position(|&b| delimiter(b))
-                        .map_or(rest.len(), |d| d);
-                    rest[..next_end].iter().any(|&b| b >= 0x80).then_some(())
-                }) {
-                    Some(()) => end += 1,
-                    None => break,
-                }
+        // One walk of the ASCII regex over the whole text. A stretch holding
+        // non-ASCII text (a line, or for a space-local pattern the run
+        // between spaces) is bounded by ASCII delimiters no match can hold,
+        // so no match crosses its edges: the ASCII matches inside it are
+        // dropped and the Unicode regex's matches of it alone taken instead.
+        let mut stretches = Stretches {
+            bytes: text.as_bytes(),
+            at: first,
+            space_local: self.space_local,
+        };
+        let mut next = stretches.next();
+        for m in ascii.find_iter(text) {
+            while let Some(s) = next.clone().filter(|s| s.end <= m.start()) {
+                self.each_in_stretch(text, s, &mut found)?;
+                next = stretches.next();
             }
-            each(ascii, &text[run_start..start], run_start, &mut found)?;
-            each(&self.unicode, &text[start..end], start, &mut found)?;
-            run_start = end;
-            at = end;
+            if next.as_ref().is_some_and(|s| m.end() > s.start) {
+                continue;
+            }
+            found(m.range())?;
         }
-        each(ascii, &text[run_start..], run_start, &mut found)
+        while let Some(s) = next {
+            self.each_in_stretch(text, s, &mut found)?;
+            next = stretches.next();
+        }
+        Ok(())
+    }
+
+    /// The Unicode regex's matches in `text[stretch]`, skipped at once when
+    /// the stretch lacks every literal a match must begin or end with.
+    fn each_in_stretch<E>(
+        &self,
+        text: &str,
+        stretch: Range<usize>,
+        found: &mut impl FnMut(Range<usize>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let haystack = &text[stretch.clone()];
+        if let Some(needles) = &self.needles
+            && !needles
+                .iter()
+                .any(|n| memchr::memmem::find(haystack.as_bytes(), n).is_some())
+        {
+            return Ok(());
+        }
+        each(&self.unicode, haystack, stretch.start, found)
     }
 }
 
-/// The index of the first byte of `bytes` that is not ASCII; 64 bytes a
-/// step without branching, so it runs on SIMD.
+/// The stretches of text around non-ASCII bytes, in order: from just after
+/// the delimiter (line feed, or also space) before such a byte to the
+/// delimiter after it.
+struct Stretches<'t> {
+    bytes: &'t [u8],
+    /// Where to look for the next non-ASCII byte.
+    at: usize,
+    space_local: bool,
+}
+
+impl Stretches<'_> {
+    fn is_delimiter(&self, b: u8) -> bool {
+        b == b'\n' || self.space_local && b == b' '
+    }
+}
+
+impl Iterator for Stretches<'_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        let first = self.at + first_non_ascii(self.bytes.get(self.at..)?)?;
+        let start = self.bytes[..first]
+            .iter()
+            .rposition(|&b| self.is_delimiter(b))
+            .map_or(0, |d| d + 1);
+        let end = self.bytes[first..]
+            .iter()
+            .position(|&b| self.is_delimiter(b))
+            .map_or(self.bytes.len(), |d| first + d);
+        self.at = end;
+        Some(start..end)
+    }
+}
+
+/// The index of the first byte of `bytes` that is not ASCII; 32 bytes a
+/// step, as four words tested at once.
 fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
-    let mut blocks = bytes.chunks_exact(64);
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let word = |block: &[u8], i: usize| {
+        u64::from_le_bytes(block[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+    };
+    let mut blocks = bytes.chunks_exact(32);
     let mut offset = 0;
     for block in &mut blocks {
-        if block.iter().fold(0, |any, &b| any | b) >= 0x80 {
-            return block.iter().position(|&b| b >= 0x80).map(|i| offset + i);
+        let any = (word(block, 0) | word(block, 1) | word(block, 2) | word(block, 3)) & HIGH_BITS;
+        if any != 0 {
+            for i in 0..4 {
+                let high = word(block, i) & HIGH_BITS;
+                if high != 0 {
+                    return Some(offset + i * 8 + high.trailing_zeros() as usize / 8);
+                }
+            }
         }
-        offset += 64;
+        offset += 32;
     }
     blocks
         .remainder()
@@ -183,6 +239,26 @@ fn each<E>(
         found(offset + m.start()..offset + m.end())?;
     }
     Ok(())
+}
+
+/// Non-empty literals every match of `hir` must begin with (or end with),
+/// at most 64 of them; of prefixes and suffixes, the set whose shortest
+/// literal is longer.
+fn needles(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    [ExtractKind::Prefix, ExtractKind::Suffix]
+        .into_iter()
+        .filter_map(|kind| {
+            let seq = Extractor::new().kind(kind).extract(hir);
+            let literals = seq.literals()?;
+            let shortest = literals.iter().map(|l| l.as_bytes().len()).min()?;
+            (shortest > 0 && literals.len() <= 64).then(|| {
+                let needles: Vec<Vec<u8>> =
+                    literals.iter().map(|l| l.as_bytes().to_vec()).collect();
+                (shortest, needles)
+            })
+        })
+        .max_by_key(|(shortest, needles)| (*shortest, std::cmp::Reverse(needles.len())))
+        .map(|(_, needles)| needles)
 }
 
 /// Whether any string `hir` matches could contain the ASCII byte `b`.
@@ -309,6 +385,9 @@ mod tests {
             (r"\w+ \w+", false),
             (r"i.g", false),
             (r"\W+", false),
+            (r"é\w*ing", true),
+            (r"ß|ss|\bz", true),
+            (r"\w*ï\w*", false),
         ];
         let matchers: Vec<_> = patterns.iter().map(|&(p, ci)| matcher(p, ci)).collect();
         let mut rng = crate::testing::Lcg(12345);
@@ -323,6 +402,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn first_non_ascii_at_every_position() {
+        for len in [0, 1, 31, 32, 33, 64, 100] {
+            let ascii = vec![b'a'; len];
+            assert_eq!(first_non_ascii(&ascii), None);
+            for at in 0..len {
+                let mut bytes = ascii.clone();
+                bytes[at] = 0x80 | (at as u8);
+                if at + 1 < len {
+                    bytes[at + 1] = 0xff;
+                }
+                assert_eq!(first_non_ascii(&bytes), Some(at), "len {len} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn needles_are_the_literals_every_match_must_hold() {
+        let needles = |p: &str, ci: bool| matcher(p, ci).needles;
+        assert_eq!(needles(r"\b\w+ing\b", false), Some(vec![b"ing".to_vec()]));
+        assert_eq!(needles(r"foo\w+", false), Some(vec![b"foo".to_vec()]));
+        assert_eq!(needles(r"(?i)ab", false).map(|n| n.len()), Some(4));
+        assert_eq!(needles(r"\w+", false), None);
+        assert_eq!(needles(r"a?b*", false), None, "can match empty");
     }
 
     #[test]

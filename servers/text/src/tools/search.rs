@@ -19,7 +19,7 @@ use super::matcher::Matcher;
 use super::{Ticker, worth_a_second_thread};
 use crate::TextServer;
 use crate::input::{
-    Input, ListPaging, PageInfo, TextPage, TextPaging, data, line_col, line_starts, schema,
+    Input, LineCursor, Lines, ListPaging, PageInfo, TextPage, TextPaging, data, schema,
 };
 use mcp_servers_core::client_log::Level;
 
@@ -337,8 +337,9 @@ pub fn search(
     progress: &Progress,
 ) -> ToolResult<SearchOutput> {
     let re = matcher.regex();
-    // Line tables only once a match is returned: a count needs neither.
-    let mut tables: Option<(Vec<usize>, Vec<&str>)> = None;
+    // Lines are counted only up to the last returned match.
+    let mut cursor = LineCursor::new(text);
+    let lines = Lines::new(text);
     let names: Vec<Option<String>> = re.capture_names().map(|n| n.map(str::to_owned)).collect();
     let has_groups = re.captures_len() > 1;
     let mut ticker = Ticker::new(progress.clone(), text.len(), 4096);
@@ -349,19 +350,14 @@ pub fn search(
     let mut on_match = |m: Range<usize>| -> Result<(), ToolError> {
         ticker.tick(m.start)?;
         if paging.wants(total.get()) {
-            let (starts, lines) = tables.get_or_insert_with(|| {
-                let lines = text
-                    .split('\n')
-                    .map(|l| l.strip_suffix('\r').unwrap_or(l))
-                    .collect();
-                (line_starts(text), lines)
-            });
-            let (line, column) = line_col(text, starts, m.start);
-            let (end_line, end_column) = line_col(text, starts, m.end);
-            let last_line = if m.end > m.start && text[..m.end].ends_with('\n') {
-                end_line - 1
+            let (line, column) = cursor.line_col(m.start);
+            let (end_line, end_column) = cursor.line_col(m.end);
+            let ends_with_newline = m.end > m.start && text[..m.end].ends_with('\n');
+            let first_start = lines.start_of(m.start);
+            let last_end = if ends_with_newline {
+                m.end - 1
             } else {
-                end_line
+                lines.end_of(m.end)
             };
             let caps = has_groups.then(|| re.captures_at(text, m.start)).flatten();
             let groups = if let Some(caps) = caps {
@@ -376,8 +372,6 @@ pub fn search(
             } else {
                 Vec::new()
             };
-            let before_from = line.saturating_sub(context).max(1);
-            let after_to = (last_line + context).min(lines.len());
             matches.push(Match {
                 text: text[m.clone()].to_owned(),
                 line,
@@ -386,15 +380,20 @@ pub fn search(
                 end_column,
                 byte_offset: m.start,
                 byte_end: m.end,
-                line_text: lines[line - 1..last_line.max(line)].join("\n"),
+                line_text: lines
+                    .within(first_start, last_end)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 groups,
-                context_before: lines[before_from - 1..line - 1]
-                    .iter()
-                    .map(|s| (*s).to_owned())
+                context_before: lines
+                    .before(first_start, context)
+                    .into_iter()
+                    .map(str::to_owned)
                     .collect(),
-                context_after: lines[last_line.max(line)..after_to]
-                    .iter()
-                    .map(|s| (*s).to_owned())
+                context_after: lines
+                    .after(last_end, context)
+                    .into_iter()
+                    .map(str::to_owned)
                     .collect(),
             });
         }
