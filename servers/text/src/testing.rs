@@ -13,6 +13,11 @@ impl Lcg {
         self.0 >> 33
     }
 
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
     /// A string of up to `max_len` pieces drawn from `alphabet`.
     pub fn text(&mut self, alphabet: &[&str], max_len: u64) -> String {
         let len = self.next() % (max_len + 1);

@@ -1,6 +1,7 @@
 //! chunk: split text into pieces of bounded size for embedding or
 //! retrieval, at paragraph, then sentence, then word boundaries.
 
+use crate::tokenize::Encoding;
 use mcp_servers_core::error::{ToolError, ToolResult, blocking};
 use mcp_servers_core::progress::Progress;
 use rmcp::handler::server::wrapper::Parameters;
@@ -9,7 +10,6 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tiktoken_rs::CoreBPE;
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::Ticker;
@@ -107,17 +107,17 @@ impl TextServer {
             )));
         }
         let tokenizer = p.tokenizer.unwrap_or_else(|| "o200k_base".to_owned());
-        tokenize::bpe_name_known(&tokenizer)?;
+        tokenize::name_known(&tokenizer)?;
         let loaded = self.load(p.input).await?;
         let progress = Progress::from_context(&context);
         let reporter = progress.clone();
         let (overlap, include_text, paging) = (p.overlap, p.include_text.unwrap_or(true), p.paging);
         let out = blocking(move || {
-            let bpe = match unit {
-                Unit::Tokens => Some(tokenize::bpe(&tokenizer)?),
+            let encoding = match unit {
+                Unit::Tokens => Some(tokenize::encoding(&tokenizer)?),
                 Unit::Chars => None,
             };
-            let measure = Measure { bpe };
+            let measure = Measure { encoding };
             let text = &loaded.text;
             let ranges = chunk_ranges(text, max, overlap, &measure, &reporter)?;
             let info = paging.info(ranges.len());
@@ -133,7 +133,7 @@ impl TextServer {
                         start,
                         end,
                         chars: piece.chars().count(),
-                        tokens: measure.bpe.map(|b| tokenize::count(b, piece)),
+                        tokens: measure.encoding.map(|e| e.count(piece)),
                         text: include_text.then(|| piece.to_owned()),
                     }
                 })
@@ -164,13 +164,13 @@ enum Unit {
 
 /// Sizes text in characters, or in tokens when a tokenizer is set.
 pub struct Measure {
-    pub bpe: Option<&'static CoreBPE>,
+    pub encoding: Option<&'static Encoding>,
 }
 
 impl Measure {
     fn size(&self, text: &str) -> usize {
-        match self.bpe {
-            Some(bpe) => tokenize::count(bpe, text),
+        match self.encoding {
+            Some(encoding) => encoding.count(text),
             None => text.chars().count(),
         }
     }
@@ -279,7 +279,7 @@ pub fn chunk_ranges(
             estimate += atoms_list[j].2;
             j += 1;
         }
-        if m.bpe.is_some() {
+        if m.encoding.is_some() {
             while j > i + 1 && m.size(&text[atoms_list[i].0..atoms_list[j - 1].1]) > max {
                 j -= 1;
             }
@@ -320,7 +320,7 @@ mod tests {
             text,
             max,
             overlap,
-            &Measure { bpe: None },
+            &Measure { encoding: None },
             &Progress::none(),
         )
         .unwrap()
@@ -356,20 +356,23 @@ mod tests {
 
     #[test]
     fn token_chunks_never_exceed_the_limit() {
-        let bpe = tokenize::bpe("cl100k_base").unwrap();
+        let encoding = tokenize::encoding("cl100k_base").unwrap();
         let text = "The quick brown fox jumps over the lazy dog. ".repeat(40);
-        let m = Measure { bpe: Some(bpe) };
+        let m = Measure {
+            encoding: Some(encoding),
+        };
         let ranges = chunk_ranges(&text, 25, 5, &m, &Progress::none()).unwrap();
         assert!(ranges.len() > 10);
         for (s, e) in ranges {
-            assert!(tokenize::count(bpe, &text[s..e]) <= 25);
+            assert!(encoding.count(&text[s..e]) <= 25);
         }
     }
 
     #[test]
     fn offsets_are_exact_bytes() {
         let text = "héllo wörld.\n\nçava?";
-        let ranges = chunk_ranges(text, 12, 0, &Measure { bpe: None }, &Progress::none()).unwrap();
+        let ranges =
+            chunk_ranges(text, 12, 0, &Measure { encoding: None }, &Progress::none()).unwrap();
         assert_eq!(&text[ranges[1].0..ranges[1].1], "çava?");
         assert_eq!(ranges[1].0, text.find('ç').unwrap());
     }

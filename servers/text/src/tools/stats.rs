@@ -17,7 +17,6 @@ use crate::input::{Input, data, schema};
 use crate::segment::{self, Segments};
 use crate::tokenize;
 use mcp_servers_core::client_log::Level;
-use tiktoken_rs::CoreBPE;
 
 /// Average silent reading speed of adults, in words per minute.
 pub const DEFAULT_WORDS_PER_MINUTE: u32 = 238;
@@ -87,7 +86,7 @@ impl TextServer {
             .unwrap_or_else(|| tokenize::DEFAULT_TOKENIZERS.map(String::from).to_vec());
         // Unknown names fail before any work.
         for name in &tokenizers {
-            tokenize::bpe_name_known(name)?;
+            tokenize::name_known(name)?;
         }
         let wpm = p
             .words_per_minute
@@ -129,8 +128,8 @@ fn piece_bytes(len: usize) -> usize {
 
 /// All the counts of `text`. The text is cut into pieces at line starts,
 /// and two threads take pieces for the segment counts and each tokenizer,
-/// so a large input keeps two cores busy to the end (two: each thread needs
-/// its own copy of every encoder). Reports progress per piece.
+/// so a large input keeps two cores busy to the end (the encodings are
+/// shared: they hold nothing mutable). Reports progress per piece.
 pub fn compute(
     text: &str,
     tokenizers: &[String],
@@ -139,29 +138,20 @@ pub fn compute(
 ) -> ToolResult<TextStats> {
     progress.check()?;
     let parallel = super::worth_a_second_thread(text.len());
-    // One encoder copy per worker (see `tokenize::second_copy`): two workers.
-    let bpes = tokenizers
+    let encodings = tokenizers
         .iter()
-        .map(|name| tokenize::bpe(name))
+        .map(|name| tokenize::encoding(name))
         .collect::<ToolResult<Vec<_>>>()?;
-    let copies = if parallel {
-        tokenizers
-            .iter()
-            .map(|name| tokenize::second_copy(name))
-            .collect::<ToolResult<Vec<_>>>()?
-    } else {
-        Vec::new()
-    };
     let pieces = pieces(text, piece_bytes(text.len()));
     // Job 0 counts lines over the whole text (first, so it overlaps the
     // rest); job j > 0 counts piece (j - 1) / per_piece for segments
     // (kind 0) or with tokenizer k (kind k + 1).
-    let per_piece = 1 + bpes.len();
+    let per_piece = 1 + encodings.len();
     let jobs = pieces.len() * per_piece + 1;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let work = |bpes: &[&CoreBPE]| {
-        let mut sums = Sums::new(bpes.len());
+    let work = || {
+        let mut sums = Sums::new(encodings.len());
         loop {
             if progress.is_cancelled() {
                 break;
@@ -176,7 +166,7 @@ pub fn compute(
                 let piece = pieces[(job - 1) / per_piece];
                 match (job - 1) % per_piece {
                     0 => sums.segments += segment::count(piece),
-                    k => sums.tokens[k - 1] += tokenize::count(bpes[k - 1], piece),
+                    k => sums.tokens[k - 1] += encodings[k - 1].count(piece),
                 }
             }
             let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -186,8 +176,8 @@ pub fn compute(
     };
     let sums = if parallel {
         std::thread::scope(|scope| {
-            let second = scope.spawn(|| work(&copies));
-            let mut sums = work(&bpes);
+            let second = scope.spawn(work);
+            let mut sums = work();
             let theirs = second.join().map_err(|_| {
                 ToolError::new("internal error: a counting thread crashed; please report this bug")
             })?;
@@ -195,7 +185,7 @@ pub fn compute(
             Ok::<_, ToolError>(sums)
         })?
     } else {
-        work(&bpes)
+        work()
     };
     progress.check()?;
     let Sums {
@@ -395,9 +385,9 @@ mod tests {
             }
             assert_eq!(segments, segment::unicode(&text), "size {size}");
             for name in ["cl100k_base", "o200k_base", "p50k_base", "r50k_base"] {
-                let bpe = tokenize::bpe(name).unwrap();
-                let sum: usize = pieces.iter().map(|p| tokenize::count(bpe, p)).sum();
-                assert_eq!(sum, tokenize::count(bpe, &text), "{name}, size {size}");
+                let encoding = tokenize::encoding(name).unwrap();
+                let sum: usize = pieces.iter().map(|p| encoding.count(p)).sum();
+                assert_eq!(sum, encoding.count(&text), "{name}, size {size}");
             }
         }
     }
@@ -415,7 +405,7 @@ mod tests {
         for name in ["cl100k_base", "o200k_base"] {
             assert_eq!(
                 s.tokens[name],
-                tokenize::count(tokenize::bpe(name).unwrap(), &text)
+                tokenize::encoding(name).unwrap().count(&text)
             );
         }
         assert_eq!(s.lines, 40_000);
