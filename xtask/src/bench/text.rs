@@ -489,8 +489,8 @@ fn report(inputs: &[Input], ours: &Ours, peer: &Python, peer_note: Option<&str>)
          For diff, *same count* compares changed lines (ours: added + removed; difflib: `+`/`-` \
          lines); both are valid diffs and may differ. difflib sizes that would take over \
          30 s at the rate of the size before are skipped. At 1 KiB ours is mostly the stdio \
-         round trip and opening the file, and `search` compiles its regex in every call, which \
-         Python compiles once before timing.\n",
+         round trip (a trivial call's is in the dispatch section) and opening the file; the \
+         server keeps compiled patterns, as Python compiles its pattern once before timing.\n",
     );
     if !misses.is_empty() {
         t.push_str(&format!("\nTargets missed: {}.\n", misses.join("; ")));

@@ -1,14 +1,18 @@
 //! diff: unified diffs, or line/word/character changes as structured hunks.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
+use rustc_hash::FxHashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use similar::{ChangeTag, DiffTag, TextDiff};
+use similar::{
+    Algorithm, DiffOp, DiffTag, DiffableStr, TextDiff, capture_diff_slices_deadline, diff_ratio,
+    group_diff_ops,
+};
 
 use crate::TextServer;
 use crate::input::{ListPaging, PageInfo, TextPage, TextPaging, data, schema};
@@ -123,13 +127,139 @@ impl TextServer {
 
 /// A unified diff of `old` and `new` (empty when equal).
 pub fn unified(old: &str, new: &str, label_old: &str, label_new: &str, context: usize) -> String {
-    TextDiff::configure()
-        .timeout(DIFF_TIMEOUT)
-        .diff_lines(old, new)
-        .unified_diff()
-        .context_radius(context)
-        .header(label_old, label_new)
-        .to_string()
+    Edit::lines(old, new).unified(context, label_old, label_new)
+}
+
+/// Two texts cut into units (lines, words or chars) and the shortest edit
+/// script between them.
+struct Edit<'a> {
+    old: Vec<&'a str>,
+    new: Vec<&'a str>,
+    ops: Vec<DiffOp>,
+}
+
+impl<'a> Edit<'a> {
+    /// Lines, with their line breaks, cut as `similar` cuts them. Each
+    /// distinct line becomes one integer (one fast hash per line), then
+    /// `similar`'s Myers diff runs over the integers: the same script as
+    /// `TextDiff::diff_lines`, which hashes every line twice with SipHash.
+    fn lines(old: &'a str, new: &'a str) -> Self {
+        let (old, new) = (split_lines(old), split_lines(new));
+        let mut ids: FxHashMap<&str, u32> =
+            FxHashMap::with_capacity_and_hasher(old.len(), Default::default());
+        let mut id_of = |line: &'a str| {
+            let next = ids.len() as u32;
+            *ids.entry(line).or_insert(next)
+        };
+        let old_ids: Vec<u32> = old.iter().map(|l| id_of(l)).collect();
+        let new_ids: Vec<u32> = new.iter().map(|l| id_of(l)).collect();
+        let deadline = Instant::now() + DIFF_TIMEOUT;
+        let ops =
+            capture_diff_slices_deadline(Algorithm::Myers, &old_ids, &new_ids, Some(deadline));
+        Edit { old, new, ops }
+    }
+
+    /// Words or characters, through `similar`'s text diff.
+    fn tokens(old: &'a str, new: &'a str, words: bool) -> Self {
+        let cut = |text: &'a str| {
+            if words {
+                text.tokenize_words()
+            } else {
+                text.tokenize_chars()
+            }
+        };
+        let (old, new) = (cut(old), cut(new));
+        let ops = TextDiff::configure()
+            .timeout(DIFF_TIMEOUT)
+            .diff_slices(&old, &new)
+            .ops()
+            .to_vec();
+        Edit { old, new, ops }
+    }
+
+    /// Units removed and added.
+    fn counts(&self) -> (usize, usize) {
+        self.ops
+            .iter()
+            .fold((0, 0), |(removed, added), op| match op.as_tag_tuple() {
+                (DiffTag::Equal, _, _) => (removed, added),
+                (_, old, new) => (removed + old.len(), added + new.len()),
+            })
+    }
+
+    fn similarity(&self) -> f32 {
+        diff_ratio(&self.ops, self.old.len(), self.new.len())
+    }
+
+    /// The script as `diff -u` writes it, as `similar`'s unified diff
+    /// writes it (line units only).
+    fn unified(&self, context: usize, label_old: &str, label_new: &str) -> String {
+        let mut out = String::new();
+        for hunk in group_diff_ops(self.ops.clone(), context) {
+            let (Some(first), Some(last)) = (hunk.first(), hunk.last()) else {
+                continue;
+            };
+            if out.is_empty() {
+                out.push_str(&format!("--- {label_old}\n+++ {label_new}\n"));
+            }
+            out.push_str(&format!(
+                "@@ -{} +{} @@\n",
+                HunkRange(first.old_range().start, last.old_range().end),
+                HunkRange(first.new_range().start, last.new_range().end)
+            ));
+            for op in &hunk {
+                let (tag, old, new) = op.as_tag_tuple();
+                let old_lines = self.old[old]
+                    .iter()
+                    .map(|l| (if tag == DiffTag::Equal { ' ' } else { '-' }, l));
+                let new_lines = self.new[new]
+                    .iter()
+                    .filter(|_| tag != DiffTag::Equal)
+                    .map(|l| ('+', l));
+                for (sign, line) in old_lines.chain(new_lines) {
+                    out.push(sign);
+                    out.push_str(line);
+                    if !line.ends_with(['\n', '\r']) {
+                        out.push_str("\n\\ No newline at end of file\n");
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A hunk header's line range: 1-based start and length, the length left
+/// out when it is 1.
+struct HunkRange(usize, usize);
+
+impl std::fmt::Display for HunkRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self.1.saturating_sub(self.0);
+        match len {
+            1 => write!(f, "{}", self.0 + 1),
+            0 => write!(f, "{},0", self.0),
+            _ => write!(f, "{},{}", self.0 + 1, len),
+        }
+    }
+}
+
+/// `text` cut after each line break (`\n`, `\r\n` or `\r`), breaks kept.
+fn split_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::with_capacity(text.len() / 32 + 1);
+    let mut start = 0;
+    for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+        if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            continue;
+        }
+        lines.push(&text[start..=i]);
+        start = i + 1;
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -143,43 +273,27 @@ fn compare(
     text_paging: &TextPaging,
     paging: &ListPaging,
 ) -> DiffOutput {
-    let mut config = TextDiff::configure();
-    config.timeout(DIFF_TIMEOUT);
-    let diff = match mode {
-        "words" => config.diff_words(a, b),
-        "chars" => config.diff_chars(a, b),
-        _ => config.diff_lines(a, b),
+    let edit = match mode {
+        "words" => Edit::tokens(a, b, true),
+        "chars" => Edit::tokens(a, b, false),
+        _ => Edit::lines(a, b),
     };
-    let (mut removed, mut added) = (0, 0);
-    for change in diff.iter_all_changes() {
-        match change.tag() {
-            ChangeTag::Delete => removed += 1,
-            ChangeTag::Insert => added += 1,
-            ChangeTag::Equal => {}
-        }
-    }
+    let (removed, added) = edit.counts();
     let mut out = DiffOutput {
         mode: mode.to_owned(),
         identical: a == b,
         removed,
         added,
-        similarity: diff.ratio(),
+        similarity: edit.similarity(),
         unified: None,
         hunks: None,
         page: None,
     };
     if mode == "unified" {
-        let text = diff
-            .unified_diff()
-            .context_radius(context)
-            .header(label_a, label_b)
-            .to_string();
-        out.unified = Some(text_paging.page(&text));
+        out.unified = Some(text_paging.page(&edit.unified(context, label_a, label_b)));
         return out;
     }
     // Positions: 1-based lines, or character offsets for words and chars.
-    let old_tokens: Vec<&str> = diff.iter_old_slices().collect();
-    let new_tokens: Vec<&str> = diff.iter_new_slices().collect();
     let char_starts = |tokens: &[&str]| -> Vec<usize> {
         let mut acc = 0;
         let mut v = Vec::with_capacity(tokens.len() + 1);
@@ -192,14 +306,14 @@ fn compare(
     };
     let (old_pos, new_pos) = if mode == "lines" {
         (
-            (1..=old_tokens.len() + 1).collect::<Vec<_>>(),
-            (1..=new_tokens.len() + 1).collect::<Vec<_>>(),
+            (1..=edit.old.len() + 1).collect::<Vec<_>>(),
+            (1..=edit.new.len() + 1).collect::<Vec<_>>(),
         )
     } else {
-        (char_starts(&old_tokens), char_starts(&new_tokens))
+        (char_starts(&edit.old), char_starts(&edit.new))
     };
-    let hunks: Vec<Hunk> = diff
-        .ops()
+    let hunks: Vec<Hunk> = edit
+        .ops
         .iter()
         .filter_map(|op| {
             let (tag, old, new) = op.as_tag_tuple();
@@ -215,8 +329,8 @@ fn compare(
                 old_len: old.len(),
                 new_start: new_pos[new.start],
                 new_len: new.len(),
-                old: old_tokens[old].concat(),
-                new: new_tokens[new].concat(),
+                old: edit.old[old].concat(),
+                new: edit.new[new].concat(),
             })
         })
         .collect();
@@ -255,6 +369,44 @@ mod tests {
         assert_eq!((out.removed, out.added), (1, 1));
         assert!(cmp("x", "x", "unified").identical);
         assert_eq!(unified("x\n", "x\n", "a", "b", 3), "");
+    }
+
+    /// Random texts of few distinct lines (so that most lines match), with
+    /// every kind of line break and a last line with or without one: the
+    /// same script, counts, similarity and unified text as `similar`'s
+    /// own line diff.
+    #[test]
+    fn line_diffs_equal_similars() {
+        let alphabet = [
+            "a\n", "b\n", "c\n", "a", "b\r\n", "\r", "\n", "dé\n", "x y\n",
+        ];
+        let mut rng = crate::testing::Lcg(404);
+        for round in 0..3_000 {
+            let a = rng.text(&alphabet, 40);
+            let b = if round % 3 == 0 {
+                // A small edit of `a`: a few lines put in after its first.
+                let cut = a.find('\n').map_or(0, |i| i + 1);
+                format!("{}{}{}", &a[..cut], rng.text(&alphabet, 3), &a[cut..])
+            } else {
+                rng.text(&alphabet, 40)
+            };
+            let reference = TextDiff::configure().diff_lines(a.as_str(), b.as_str());
+            let edit = Edit::lines(&a, &b);
+            assert_eq!(edit.old, reference.iter_old_slices().collect::<Vec<_>>());
+            assert_eq!(edit.ops, reference.ops(), "round {round}: {a:?} -> {b:?}");
+            assert_eq!(edit.similarity(), reference.ratio());
+            for context in [0, 1, 3] {
+                assert_eq!(
+                    edit.unified(context, "a", "b"),
+                    reference
+                        .unified_diff()
+                        .context_radius(context)
+                        .header("a", "b")
+                        .to_string(),
+                    "round {round}, context {context}: {a:?} -> {b:?}"
+                );
+            }
+        }
     }
 
     #[test]
