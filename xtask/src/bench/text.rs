@@ -123,10 +123,12 @@ enum Cell {
     Missing(String),
 }
 
-/// Ours: ops()[i] per input, then `text_stats` without tokenizers.
+/// Ours: ops()[i] per input, then `text_stats` without tokenizers, and a
+/// trivial call's round trip (the floor under every call).
 struct Ours {
     cells: Vec<Vec<Cell>>,
     base: Vec<Cell>,
+    floor: Cell,
 }
 
 fn measure_ours(server: &ServerCmd, inputs: &[Input]) -> anyhow::Result<Ours> {
@@ -140,6 +142,8 @@ fn measure_ours(server: &ServerCmd, inputs: &[Input]) -> anyhow::Result<Ours> {
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("warm-up of {}", op.key))?;
     }
+    let trivial = ("hash", json!({"text": "x", "algorithm": "sha256"}));
+    let floor = measure(&mut session, &mut id, &trivial, 31, |_| None)?;
     let mut cells = Vec::new();
     let mut base = Vec::new();
     for input in inputs {
@@ -165,7 +169,7 @@ fn measure_ours(server: &ServerCmd, inputs: &[Input]) -> anyhow::Result<Ours> {
         )?);
     }
     session.close();
-    Ok(Ours { cells, base })
+    Ok(Ours { cells, base, floor })
 }
 
 /// The tool and arguments for operation `key` on `input`.
@@ -489,9 +493,14 @@ fn report(inputs: &[Input], ours: &Ours, peer: &Python, peer_note: Option<&str>)
          For diff, *same count* compares changed lines (ours: added + removed; difflib: `+`/`-` \
          lines); both are valid diffs and may differ. difflib sizes that would take over \
          30 s at the rate of the size before are skipped. At 1 KiB ours is mostly the stdio \
-         round trip (a trivial call's is in the dispatch section) and opening the file; the \
+         round trip and opening the file (Python's side has no process boundary to cross); the \
          server keeps compiled patterns, as Python compiles its pattern once before timing.\n",
     );
+    t.push_str(&format!(
+        "\nThe floor under every row of ours: a trivial call (`hash` of one byte) took {} \
+         (median of 31) in the same session.\n",
+        show(&ours.floor)
+    ));
     if !misses.is_empty() {
         t.push_str(&format!("\nTargets missed: {}.\n", misses.join("; ")));
     }
