@@ -1,9 +1,9 @@
 //! Output formats, encoding, the inline size cap, and sandboxed writes.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, PngEncoder};
 use image::{DynamicImage, GenericImageView, ImageFormat};
 use mcp_servers_core::error::{ToolError, ToolResult};
@@ -100,13 +100,40 @@ impl OutputFormat {
     }
 }
 
-/// Alpha composited over white, for formats without transparency.
-fn flatten(img: &DynamicImage) -> DynamicImage {
+/// Baseline JPEG of an 8-bit gray or RGB image, with the SIMD encoder.
+fn encode_jpeg(img: &DynamicImage, quality: u8) -> ToolResult<Vec<u8>> {
+    use jpeg_encoder::{ColorType, Encoder};
+    let (w, h) = img.dimensions();
+    let too_big = || {
+        ToolError::new(format!(
+            "JPEG images are at most 65535x65535 pixels and this one is {w}x{h}; add a resize \
+             operation or choose png"
+        ))
+    };
+    let (width, height) = (
+        u16::try_from(w).map_err(|_| too_big())?,
+        u16::try_from(h).map_err(|_| too_big())?,
+    );
+    let (pixels, color) = match img {
+        DynamicImage::ImageLuma8(gray) => (gray.as_raw(), ColorType::Luma),
+        DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), ColorType::Rgb),
+        other => return encode_jpeg(&DynamicImage::ImageRgb8(other.to_rgb8()), quality),
+    };
+    let mut out = Vec::with_capacity(pixels.len() / 8);
+    Encoder::new(&mut out, quality.clamp(1, 100))
+        .encode(pixels, width, height, color)
+        .map_err(|e| ToolError::new(format!("cannot encode the image as jpeg: {e}")))?;
+    Ok(out)
+}
+
+/// Alpha composited over white, for formats without transparency: an
+/// 8-bit gray or RGB image.
+fn flatten(img: &DynamicImage) -> Cow<'_, DynamicImage> {
     if !img.has_alpha() {
         return match img {
-            DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => img.clone(),
-            DynamicImage::ImageLuma16(_) => DynamicImage::ImageLuma8(img.to_luma8()),
-            _ => DynamicImage::ImageRgb8(img.to_rgb8()),
+            DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => Cow::Borrowed(img),
+            DynamicImage::ImageLuma16(_) => Cow::Owned(DynamicImage::ImageLuma8(img.to_luma8())),
+            _ => Cow::Owned(DynamicImage::ImageRgb8(img.to_rgb8())),
         };
     }
     let gray = matches!(
@@ -121,11 +148,11 @@ fn flatten(img: &DynamicImage) -> DynamicImage {
         image::Rgb([blend(p[0]), blend(p[1]), blend(p[2])])
     });
     let out = DynamicImage::ImageRgb8(rgb);
-    if gray {
+    Cow::Owned(if gray {
         DynamicImage::ImageLuma8(out.to_luma8())
     } else {
         out
-    }
+    })
 }
 
 fn to_8bit(img: &DynamicImage) -> DynamicImage {
@@ -144,10 +171,7 @@ pub fn encode(img: &DynamicImage, format: OutputFormat, quality: u8) -> ToolResu
         ToolError::new(format!("cannot encode the image as {}: {e}", format.name()))
     };
     match format {
-        OutputFormat::Jpeg => {
-            let encoder = JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100));
-            flatten(img).write_with_encoder(encoder).map_err(failed)?;
-        }
+        OutputFormat::Jpeg => return encode_jpeg(&flatten(img), quality),
         OutputFormat::Png => {
             let encoder = PngEncoder::new_with_quality(
                 &mut out,
