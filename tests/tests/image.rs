@@ -272,6 +272,41 @@ async fn image_info_reads_the_header_and_trusts_magic_not_extension() {
     client.cancel().await.unwrap();
 }
 
+/// A large JPEG is described from its first segments alone, and one whose
+/// segments before the pixels outgrow that first read (padding APP15
+/// segments) from the whole file: the same answers either way.
+#[tokio::test]
+async fn image_info_reads_a_jpeg_header_whatever_its_size() {
+    let fx = Fixture::new();
+    let photo = jpeg_with_exif(&noise(600, 500), 6, "BigCam");
+    assert!(
+        photo.len() > 300 * 1024,
+        "the pixels outgrow the first read"
+    );
+    let mut padded = photo[..2].to_vec();
+    for _ in 0..6 {
+        padded.extend_from_slice(&[0xFF, 0xEF, 0xFF, 0xFF]);
+        padded.extend_from_slice(&[0u8; 0xFFFD]);
+    }
+    padded.extend_from_slice(&photo[2..]);
+    let client = fx.client(&[]).await;
+    for (name, bytes) in [("photo.jpg", &photo), ("padded.jpg", &padded)] {
+        let path = fx.write(name, bytes);
+        let (_, info) = ok(&client, "image_info", json!({"path": path})).await;
+        assert_eq!(info["file_size"], bytes.len(), "{name}");
+        assert_eq!(
+            (info["width"].as_u64(), info["height"].as_u64()),
+            (Some(600), Some(500)),
+            "{name}"
+        );
+        assert_eq!(info["display_width"], 500, "{name}");
+        assert_eq!(info["color_type"], "rgb8", "{name}");
+        assert_eq!(info["exif"]["make"], "BigCam", "{name}");
+        assert_eq!(info["exif"]["orientation"], 6, "{name}");
+    }
+    client.cancel().await.unwrap();
+}
+
 #[tokio::test]
 async fn image_info_summarises_exif_and_orientation() {
     let fx = Fixture::new();

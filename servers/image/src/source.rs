@@ -2,7 +2,7 @@
 //! checks every input passes before its pixels are decoded (size, magic
 //! bytes, dimensions, frames), decoding under limits, and the decode cache.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -137,20 +137,107 @@ impl Source {
 
     /// Reads and checks a file that the sandbox already resolved.
     pub fn from_file(path: &Path, limits: &Limits) -> ToolResult<Self> {
+        Self::read_file(path, limits, false).map(|(source, _)| source)
+    }
+
+    /// What `image_info` needs of a file that the sandbox already resolved,
+    /// and the file's size. Of a JPEG whose segments up to its first scan
+    /// fit in the first [`HEADER_PREFIX`] bytes, only those (every header
+    /// and metadata segment comes before the scan); of anything else, the
+    /// whole file (frame counts and metadata after the pixels need it).
+    pub fn header_of_file(path: &Path, limits: &Limits) -> ToolResult<(Self, u64)> {
+        Self::read_file(path, limits, true)
+    }
+
+    fn read_file(path: &Path, limits: &Limits, header_only: bool) -> ToolResult<(Self, u64)> {
+        let label = path.display().to_string();
         let file = open_regular_file(path).map_err(|e| io_error(&e, path))?;
         let meta = file.metadata().map_err(|e| io_error(&e, path))?;
-        check_len(meta.len(), limits, &path.display().to_string())?;
-        let bytes = fsutil::read_up_to(file, meta.len(), limits.max_file_bytes)
-            .map_err(|e| io_error(&e, path))?;
-        check_len(bytes.len() as u64, limits, &path.display().to_string())?;
+        check_len(meta.len(), limits, &label)?;
+        let origin = Origin::Path(path.to_path_buf());
+        let key = Some(FileKey::from_metadata(path, &meta));
+        let read = |e: std::io::Error| io_error(&e, path);
+        let bytes = if header_only {
+            let mut bytes = Vec::new();
+            (&file)
+                .take(HEADER_PREFIX)
+                .read_to_end(&mut bytes)
+                .map_err(read)?;
+            if let Some(end) = jpeg_header_len(&bytes) {
+                bytes.truncate(end);
+                let format = ImageFormat::Jpeg;
+                let source = Self {
+                    bytes,
+                    format,
+                    origin,
+                    key,
+                };
+                return Ok((source, meta.len()));
+            }
+            // The rest, never past the limit (the file may have grown).
+            let left = limits
+                .max_file_bytes
+                .saturating_add(1)
+                .saturating_sub(bytes.len() as u64);
+            (&file).take(left).read_to_end(&mut bytes).map_err(read)?;
+            bytes
+        } else {
+            fsutil::read_up_to(file, meta.len(), limits.max_file_bytes).map_err(read)?
+        };
+        check_len(bytes.len() as u64, limits, &label)?;
         let format = detect_format(&bytes)
-            .map_err(|e| ToolError::new(format!("{}: {}", path.display(), e.message())))?;
-        Ok(Self {
-            bytes,
-            format,
-            origin: Origin::Path(path.to_path_buf()),
-            key: Some(FileKey::from_metadata(path, &meta)),
-        })
+            .map_err(|e| ToolError::new(format!("{label}: {}", e.message())))?;
+        let size = bytes.len() as u64;
+        Ok((
+            Self {
+                bytes,
+                format,
+                origin,
+                key,
+            },
+            size,
+        ))
+    }
+}
+
+/// How much of a file `image_info` reads first: a JPEG's segments before
+/// its pixels nearly always fit (each is at most 64 KiB).
+const HEADER_PREFIX: u64 = 256 * 1024;
+
+/// The length of a JPEG's segments up to and including its first scan
+/// header, if `bytes` is a JPEG that holds them all.
+fn jpeg_header_len(bytes: &[u8]) -> Option<usize> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        if *bytes.get(at)? != 0xFF {
+            return None;
+        }
+        // Any number of 0xFF fill bytes, then the marker.
+        while *bytes.get(at)? == 0xFF {
+            at += 1;
+        }
+        let marker = bytes[at];
+        at += 1;
+        match marker {
+            // Markers without a length.
+            0x01 | 0xD0..=0xD8 => continue,
+            // The end of the image before any scan.
+            0xD9 => return None,
+            _ => {
+                let len = usize::from(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
+                let end = at + len;
+                if len < 2 || end > bytes.len() {
+                    return None;
+                }
+                if marker == 0xDA {
+                    return Some(end);
+                }
+                at = end;
+            }
+        }
     }
 }
 
@@ -567,6 +654,33 @@ mod tests {
         let two = decode(&src, &hdr, &limits, &cache, None).unwrap();
         assert!(Arc::ptr_eq(&one, &two));
         assert_eq!(cache.stats().hits, 1);
+    }
+
+    #[test]
+    fn a_jpeg_header_ends_with_its_first_scan_header() {
+        let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 7]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        let jpeg = out.into_inner();
+        let end = jpeg_header_len(&jpeg).unwrap();
+        let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        assert_eq!(
+            end,
+            sos + 2 + usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]))
+        );
+        let limits = Limits::default();
+        let prefix = Source::from_bytes(jpeg[..end].to_vec(), &limits).unwrap();
+        let hdr = header(&prefix, &limits).unwrap();
+        assert_eq!((hdr.width, hdr.height), (64, 48));
+        // Cut before the scan header, or not a JPEG: not enough.
+        assert_eq!(jpeg_header_len(&jpeg[..end - 1]), None);
+        assert_eq!(jpeg_header_len(&png_bytes(2, 2)), None);
+        assert_eq!(jpeg_header_len(&[0xFF, 0xD8, 0xFF, 0xD9]), None);
+        assert_eq!(
+            jpeg_header_len(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 1]),
+            None,
+            "length under 2"
+        );
     }
 
     #[test]

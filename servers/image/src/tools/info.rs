@@ -67,7 +67,17 @@ impl ImageServer {
         let config = self.config.clone();
         let out = blocking(move || {
             let limits = &config.limits;
-            let src = source::load(&sandbox, p.path.as_deref(), p.data.as_deref(), limits, "")?;
+            let (src, file_size) = match (p.path.as_deref(), p.data.as_deref()) {
+                (Some(path), None) => {
+                    let real = sandbox.resolve_existing(path).map_err(crate::path_error)?;
+                    source::Source::header_of_file(&real, limits)?
+                }
+                (path, data) => {
+                    let src = source::load(&sandbox, path, data, limits, "")?;
+                    let size = src.bytes.len() as u64;
+                    (src, size)
+                }
+            };
             let hdr = source::header(&src, limits)?;
             let exif = source::exif_summary(&src.bytes);
             let (display_width, display_height) = hdr.oriented_dimensions();
@@ -85,7 +95,7 @@ impl ImageServer {
                 has_alpha: hdr.color.has_alpha(),
                 frames: hdr.frames,
                 animated: hdr.frames.is_some_and(|n| n > 1),
-                file_size: src.bytes.len() as u64,
+                file_size,
                 path: src.path().map(|p| p.display().to_string()),
                 exif,
             })
