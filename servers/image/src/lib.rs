@@ -11,6 +11,7 @@ pub mod budget;
 pub mod encode;
 pub mod font;
 pub mod frames;
+pub mod jpeg_scaled;
 pub mod ops;
 pub mod source;
 pub mod tools;

@@ -15,6 +15,7 @@ use mcp_servers_core::fsutil::{self, open_regular_file};
 use mcp_servers_core::sandbox::PathSandbox;
 
 use crate::frames;
+use crate::jpeg_scaled::{self, DctScale};
 
 /// Limits against hostile input, from the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +70,7 @@ impl Limits {
 pub const SUPPORTED: &str = "PNG, JPEG, WebP, GIF, BMP, TIFF, ICO";
 
 /// Decoded images kept between calls, keyed by file identity and the
-/// reduced size they were decoded at (0 for full size).
+/// DCT scale they were decoded at (0 for full size).
 #[derive(Debug)]
 pub struct DecodeCache {
     lru: ByteLru<(FileKey, u32), Arc<DynamicImage>>,
@@ -463,18 +464,19 @@ pub fn decode(
     cache: &DecodeCache,
     reduce_to: Option<(u32, u32)>,
 ) -> ToolResult<Arc<DynamicImage>> {
-    let reduced = reduce_to.and_then(|(w, h)| {
-        (src.format == ImageFormat::Jpeg && hdr.width >= w * 2 && hdr.height >= h * 2)
-            .then_some((w, h))
-    });
-    let tag = reduced.map_or(0, |(w, h)| w.max(h).max(1));
+    let full = (hdr.width, hdr.height);
+    let scale = reduce_to
+        .filter(|_| src.format == ImageFormat::Jpeg)
+        .and_then(|target| DctScale::covering(full, target));
+    let tag = scale.map_or(0, |scale| scale as u32);
     let key = src.key.clone().map(|k| (k, tag));
     if let Some(key) = &key
         && let Some(image) = cache.lru.get(key)
     {
         return Ok(image);
     }
-    let image = match reduced.and_then(|(w, h)| decode_jpeg_scaled(&src.bytes, w, h)) {
+    let image = match scale.and_then(|s| decode_jpeg_scaled(&src.bytes, full, s, limits.max_pixels))
+    {
         Some(image) => image,
         None => {
             limits.check_pixels(hdr.width, hdr.height, &src.label())?;
@@ -494,15 +496,25 @@ pub fn decode(
     Ok(image)
 }
 
-/// A JPEG decoded at the smallest DCT scale (1/8 .. 1) that still covers
-/// `width` x `height`; None when that is not possible (CMYK, 16-bit,
-/// oversized, errors), so the caller decodes at full size.
-pub fn decode_jpeg_scaled(bytes: &[u8], width: u32, height: u32) -> Option<DynamicImage> {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+/// A JPEG of `full` size decoded at a reduced DCT `scale`; None when that
+/// is not possible (CMYK, 12-bit, errors), so the caller decodes at full
+/// size. Our own decoder takes the common baseline files; jpeg-decoder the
+/// rest (progressive, RGB, odd sampling).
+pub fn decode_jpeg_scaled(
+    bytes: &[u8],
+    full: (u32, u32),
+    scale: DctScale,
+    max_pixels: u64,
+) -> Option<DynamicImage> {
+    if let Some(image) = jpeg_scaled::decode(bytes, scale, max_pixels) {
+        return Some(image);
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info().ok()?;
-    let w = u16::try_from(width.max(1)).ok()?;
-    let h = u16::try_from(height.max(1)).ok()?;
-    let (out_w, out_h) = decoder.scale(w, h).ok()?;
+    let (w, h) = scale.output_size(full);
+    let (out_w, out_h) = decoder
+        .scale(u16::try_from(w).ok()?, u16::try_from(h).ok()?)
+        .ok()?;
     let info = decoder.info()?;
     let pixels = decoder.decode().ok()?;
     let (out_w, out_h) = (u32::from(out_w), u32::from(out_h));
@@ -688,9 +700,14 @@ mod tests {
         let img = image::RgbImage::from_fn(800, 600, |x, _| image::Rgb([(x % 256) as u8, 0, 0]));
         let mut out = Cursor::new(Vec::new());
         img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
-        let scaled = decode_jpeg_scaled(out.get_ref(), 100, 75).unwrap();
-        assert_eq!((scaled.width(), scaled.height()), (100, 75));
-        let scaled = decode_jpeg_scaled(out.get_ref(), 300, 200).unwrap();
-        assert_eq!((scaled.width(), scaled.height()), (400, 300));
+        let max = Limits::default().max_pixels;
+        let scaled = |target| {
+            let scale = DctScale::covering((800, 600), target)?;
+            let image = decode_jpeg_scaled(out.get_ref(), (800, 600), scale, max)?;
+            Some((image.width(), image.height()))
+        };
+        assert_eq!(scaled((100, 75)), Some((100, 75)));
+        assert_eq!(scaled((300, 200)), Some((400, 300)));
+        assert_eq!(scaled((401, 300)), None, "half size would not cover it");
     }
 }
