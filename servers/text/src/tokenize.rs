@@ -15,7 +15,8 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use mcp_servers_core::error::ToolError;
 use regex_automata::meta::{Cache, Regex};
@@ -93,6 +94,11 @@ fn index(name: &str) -> Option<usize> {
 }
 
 static LOADED: [OnceLock<Encoding>; 4] = [const { OnceLock::new() }; 4];
+/// Held while an encoding loads: concurrent first calls would otherwise
+/// each build their own copy (50-100 MB at the peak of a load) and keep one.
+static LOADING: Mutex<()> = Mutex::new(());
+/// Loads done, per encoding.
+static LOADS: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
 
 /// Whether the encoding called `name` is loaded (so using it is quick).
 pub fn is_loaded(name: &str) -> bool {
@@ -105,7 +111,14 @@ pub fn encoding(name: &str) -> Result<&'static Encoding, ToolError> {
     if let Some(loaded) = LOADED[i].get() {
         return Ok(loaded);
     }
+    let _loading = LOADING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(loaded) = LOADED[i].get() {
+        return Ok(loaded);
+    }
     let built = Encoding::load(name)?;
+    LOADS[i].fetch_add(1, Ordering::Relaxed);
     Ok(LOADED[i].get_or_init(|| built))
 }
 
@@ -494,6 +507,29 @@ mod tests {
         assert!(!is_loaded("no_such_tokenizer"));
         encoding("r50k_base").unwrap();
         assert!(is_loaded("r50k_base"));
+    }
+
+    #[test]
+    fn concurrent_first_calls_load_once() {
+        let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    encoding("p50k_base").map(|e| e as *const Encoding as usize)
+                })
+            })
+            .collect();
+        let addresses: Vec<usize> = threads
+            .into_iter()
+            .map(|t| t.join().unwrap().unwrap())
+            .collect();
+        assert!(addresses.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(
+            LOADS[index("p50k_base").unwrap()].load(Ordering::Relaxed),
+            1
+        );
     }
 
     #[test]

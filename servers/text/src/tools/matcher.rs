@@ -20,6 +20,9 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use super::search::PatternParams;
 
+/// The longest pattern source (after escaping) worth keeping compiled.
+const MAX_CACHED_SOURCE: usize = 4096;
+
 /// Compiled patterns shared by every session, by source and flags. Building
 /// a regex with Unicode classes (`\w`, `\b`) takes longer than searching a
 /// few KiB with it, and agents repeat their patterns.
@@ -35,9 +38,15 @@ impl MatcherCache {
         }
     }
 
-    /// The matcher for `pattern`, compiled on first use.
+    /// The matcher for `pattern`, compiled on first use. Patterns longer
+    /// than MAX_CACHED_SOURCE are compiled for the one call only: a
+    /// compiled regex takes about a hundred times its source in memory, so
+    /// sixteen 100 KiB literals would otherwise pin 200 MB.
     pub fn get(&self, pattern: &PatternParams) -> ToolResult<Arc<Matcher>> {
         let key = (pattern.source(), pattern.case_sensitive);
+        if key.0.len() > MAX_CACHED_SOURCE {
+            return Ok(Arc::new(pattern.matcher()?));
+        }
         if let Some(hit) = self.lru.get(&key) {
             return Ok(hit);
         }

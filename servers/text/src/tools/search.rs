@@ -491,6 +491,12 @@ mod tests {
         assert!(literal.regex().is_match(r"a\w+ing"));
         assert!(!literal.regex().is_match("sing"));
         assert!(cache.get(&params("(", true, true, false)).is_err());
+        // A long pattern is compiled for its call and not kept.
+        let long = "A".repeat(5000);
+        let first = cache.get(&params(&long, false, true, false)).unwrap();
+        let second = cache.get(&params(&long, false, true, false)).unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&first, &second));
+        assert!(second.regex().is_match(&long));
     }
 
     /// Every match through the matcher's fast paths is a match of the
