@@ -710,4 +710,23 @@ mod tests {
         assert_eq!(scaled((300, 200)), Some((400, 300)));
         assert_eq!(scaled((401, 300)), None, "half size would not cover it");
     }
+
+    #[test]
+    fn progressive_jpegs_decode_at_reduced_scale_through_jpeg_decoder() {
+        let img = image::RgbImage::from_fn(800, 600, |x, _| image::Rgb([(x % 256) as u8, 0, 0]));
+        let mut bytes = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 85);
+        encoder.set_progressive(true);
+        encoder
+            .encode(img.as_raw(), 800, 600, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        // Not ours to decode: the fallback does it, at the same scale.
+        assert!(jpeg_scaled::decode(&bytes, DctScale::Quarter, u64::MAX).is_none());
+        let max = Limits::default().max_pixels;
+        let scaled = decode_jpeg_scaled(&bytes, (800, 600), DctScale::Quarter, max).unwrap();
+        assert_eq!((scaled.width(), scaled.height()), (200, 150));
+        let left = scaled.to_rgb8().get_pixel(2, 75)[0];
+        let right = scaled.to_rgb8().get_pixel(120, 75)[0];
+        assert!(left < 30 && right > 200, "{left} {right}");
+    }
 }
