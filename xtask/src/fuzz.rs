@@ -28,7 +28,12 @@ use clap::Args;
 use crate::util::{cargo, exec, project_root};
 
 /// The targets in fuzz/fuzz_targets/, in the order `all` runs them.
-const TARGETS: &[&str] = &["sandbox_resolve", "edit_matching", "image_header"];
+const TARGETS: &[&str] = &[
+    "sandbox_resolve",
+    "edit_matching",
+    "image_header",
+    "jpeg_scaled",
+];
 
 /// cargo fuzz's build flags, the same for every build and run so that a run
 /// reuses the build: AddressSanitizer, and overflow checks and debug
@@ -40,7 +45,7 @@ const UNIT_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
-    /// Target to run (sandbox_resolve, edit_matching, image_header), or `all`.
+    /// Target to run (sandbox_resolve, edit_matching, image_header, jpeg_scaled), or `all`.
     #[arg(default_value = "all")]
     pub target: String,
     /// Seconds of fuzzing for each target.

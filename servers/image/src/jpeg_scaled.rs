@@ -1176,6 +1176,48 @@ mod tests {
         }
     }
 
+    /// Sizes and settings drawn at random (fixed seed): edges that are not
+    /// a multiple of the MCU in every combination.
+    #[test]
+    fn pixels_equal_jpeg_decoders_for_random_sizes() {
+        let mut state = 0x9E37_79B9u32;
+        let mut next = |below: u32| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state % below
+        };
+        let samplings = [
+            SamplingFactor::F_1_1,
+            SamplingFactor::F_2_1,
+            SamplingFactor::F_1_2,
+            SamplingFactor::F_2_2,
+        ];
+        for _ in 0..40 {
+            let (w, h) = (1 + next(90) as u16, 1 + next(90) as u16);
+            let color = if next(5) == 0 {
+                ColorType::Luma
+            } else {
+                ColorType::Rgb
+            };
+            let options = Options {
+                sampling: samplings[next(4) as usize],
+                restart: [0, 0, 1, 2, 5][next(5) as usize],
+                quality: 30 + next(70) as u8,
+                // jpeg-encoder 0.7.1 panics building optimized tables for
+                // some of these ("zero size code"); the grid test has them.
+                optimized: false,
+                progressive: false,
+            };
+            let bytes = jpeg(w, h, color, &options);
+            let what = format!(
+                "{w}x{h} {color:?} {:?} restart {}",
+                options.sampling, options.restart
+            );
+            assert_same_as_jpeg_decoder(&bytes, &what);
+        }
+    }
+
     #[test]
     fn restart_intervals_are_followed() {
         for restart in [1, 3, 17] {
