@@ -73,12 +73,12 @@ fn decode_with(
     convert: ColorConvert,
 ) -> Option<DynamicImage> {
     let mut parser = Parser::new(bytes)?;
-    let mut scan = parser.next_scan()?;
+    let scan = parser.next_scan()?;
     let frame = parser.frame.clone()?;
     if u64::from(frame.width) * u64::from(frame.height) > max_pixels {
         return None;
     }
-    let planes = decode_scans(&mut parser, &frame, &mut scan, scale)?;
+    let planes = decode_scans(&mut parser, &frame, scan, scale)?;
     let (out_w, out_h) = scale.output_size((frame.width.into(), frame.height.into()));
     if frame.components.len() == 1 {
         let plane = &planes[0];
@@ -601,7 +601,7 @@ struct Plane {
 fn decode_scans(
     parser: &mut Parser,
     frame: &Frame,
-    first: &mut Vec<ScanComponent>,
+    first: Vec<ScanComponent>,
     scale: DctScale,
 ) -> Option<Vec<Plane>> {
     let s = scale as usize;
@@ -618,7 +618,7 @@ fn decode_scans(
         })
         .collect();
     let mut done = vec![false; frame.components.len()];
-    let mut scan = std::mem::take(first);
+    let mut scan = first;
     loop {
         for sc in &scan {
             if std::mem::replace(&mut done[sc.index], true) {
