@@ -6,14 +6,17 @@
 //! at a time through `io::Read`, and entropy decoding is nearly all the work
 //! of a scaled decode. This one reads the scan from a slice, eight bytes at
 //! a time where no 0xFF byte needs unstuffing, and only stores the
-//! coefficients the reduced inverse DCT uses. Its IDCT, upsampling and
-//! colour conversion are jpeg-decoder's own arithmetic, so both give the
-//! same pixels (a test compares them byte for byte).
+//! coefficients the reduced inverse DCT uses. Its IDCT and upsampling are
+//! jpeg-decoder's own arithmetic and its colour conversion jpeg-decoder's
+//! scalar (libjpeg-turbo's) formula, so both give the same pixels: the tests
+//! compare them byte for byte, emulating the 6-bit rounding of jpeg-decoder's
+//! SIMD colour conversion, which is off by at most 1.
 //!
 //! Only the common case is handled: 8-bit sequential Huffman (SOF0/SOF1),
-//! one scan with every component, grey or YCbCr, sampling factors of 1 or
-//! 2. Anything else, and any corrupt or truncated stream, is `None`, and the
-//! caller falls back to jpeg-decoder, which also names the problem.
+//! grey or YCbCr, sampling factors of 1 or 2, in one interleaved scan or
+//! one scan per component. Anything else, and any corrupt or truncated
+//! stream, is `None`, and the caller falls back to jpeg-decoder, which also
+//! names the problem.
 
 use image::{DynamicImage, GrayImage, RgbImage};
 
