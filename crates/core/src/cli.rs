@@ -70,6 +70,24 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES, env = "MCP_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: usize,
 
+    /// Stop a tool call after this many seconds: its work is cancelled and
+    /// the client gets an error (cancellation by the client stops it sooner).
+    #[arg(long, default_value_t = crate::work::DEFAULT_MAX_CALL_SECONDS, env = "MCP_MAX_CALL_SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=crate::work::MAX_CALL_SECONDS_LIMIT))]
+    pub max_call_seconds: u64,
+
+    /// Most HTTP sessions alive at once; an `initialize` beyond it gets 503
+    /// with Retry-After (idle sessions are closed after --session-idle-timeout).
+    #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS, env = "MCP_MAX_SESSIONS",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_sessions: u64,
+
+    /// Most HTTP connections open at once; more wait in the kernel's
+    /// accept queue until one closes.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, env = "MCP_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
     /// Only offer these tools (comma-separated), to save the client's context.
     #[arg(long, value_delimiter = ',')]
     pub enable_tools: Vec<String>,
@@ -105,6 +123,13 @@ impl ServeArgs {
 /// Seconds an HTTP session may stay idle before it is closed.
 pub const DEFAULT_SESSION_IDLE_TIMEOUT_S: u64 = 300;
 
+/// Default cap on live HTTP sessions: far above what one team's agents
+/// open, far below what fills memory (a session costs tens of KiB).
+pub const DEFAULT_MAX_SESSIONS: u64 = 1000;
+
+/// Default cap on open HTTP connections (each costs a task and buffers).
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 1024;
+
 impl Default for ServeArgs {
     fn default() -> Self {
         Self {
@@ -117,6 +142,9 @@ impl Default for ServeArgs {
             stateless: false,
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT_S,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_call_seconds: crate::work::DEFAULT_MAX_CALL_SECONDS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             enable_tools: Vec::new(),
             disable_tools: Vec::new(),
             log_level: None,

@@ -100,7 +100,8 @@ where
     F: FnOnce() -> ToolResult<T> + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
+    let limits = crate::work::current();
+    match tokio::task::spawn_blocking(move || crate::work::enter(limits, f)).await {
         Ok(result) => result,
         Err(join) if join.is_panic() => Err(panic_error(join.into_panic().as_ref())),
         Err(join) => Err(ToolError::new(format!("the task was cancelled: {join}"))),
@@ -128,12 +129,14 @@ where
 }
 
 /// Dispatches a `tools/call` through `router`, answering a panic with an error
-/// result and an unknown tool with a JSON-RPC error that names it.
+/// result and an unknown tool with a JSON-RPC error that names it. The call
+/// runs under its [`crate::work`] limits: past the deadline its token is
+/// cancelled (so its loops stop) and it is answered with an error.
 pub async fn call_tool_guarded<S: Send + Sync + 'static>(
     router: &ToolRouter<S>,
     service: &S,
     request: CallToolRequestParams,
-    context: RequestContext<RoleServer>,
+    mut context: RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, ErrorData> {
     if !router.has_route(&request.name) || router.get(&request.name).is_none() {
         let available: Vec<_> = router.list_all().into_iter().map(|t| t.name).collect();
@@ -147,8 +150,18 @@ pub async fn call_tool_guarded<S: Send + Sync + 'static>(
         ));
     }
     let name = request.name.clone();
+    let call_ct = context.ct.child_token();
+    context.ct = call_ct.clone();
+    let max = crate::work::max_call_duration();
+    let limits = crate::work::CallLimits::new(call_ct.clone(), std::time::Instant::now() + max);
     let call = router.call(ToolCallContext::new(service, request, context));
-    match AssertUnwindSafe(call).catch_unwind().await {
+    let call = crate::work::scope(limits, AssertUnwindSafe(call).catch_unwind());
+    let Ok(outcome) = tokio::time::timeout(max, call).await else {
+        call_ct.cancel();
+        tracing::warn!(tool = %name, "call stopped at its deadline");
+        return Ok(CallToolResult::error(crate::work::deadline_error().into_contents()).into());
+    };
+    match outcome {
         Ok(result) => result,
         Err(payload) => {
             let err = panic_error(payload.as_ref());

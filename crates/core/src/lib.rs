@@ -16,3 +16,4 @@ pub mod roots;
 pub mod sandbox;
 pub mod schema;
 pub mod serve;
+pub mod work;

@@ -35,14 +35,17 @@ where
     // Panics inside tools are answered by `call_tool_guarded`; log them as
     // one line instead of the default hook's backtrace on stderr.
     std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
-    let runtime = match args.transport {
-        TransportKind::Stdio => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        TransportKind::Http => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
+    crate::work::set_max_call_seconds(args.max_call_seconds);
+    let mut builder = match args.transport {
+        TransportKind::Stdio => tokio::runtime::Builder::new_current_thread(),
+        TransportKind::Http => tokio::runtime::Builder::new_multi_thread(),
     };
+    // Tool work runs on these threads (and, for small inputs on stdio, on
+    // the main one, whose stack is at least this on every platform we ship).
+    let runtime = builder
+        .enable_all()
+        .thread_stack_size(crate::work::WORKER_STACK_BYTES)
+        .build();
     let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
