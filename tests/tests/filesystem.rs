@@ -878,6 +878,115 @@ async fn fifos_are_refused_not_hung_on() {
     client.cancel().await.unwrap();
 }
 
+/// Makes a FIFO, a Unix socket and (as root) a character device named
+/// `fifo`, `socket`, `chardev` in `dir`, each with a symlink `NAME-link` to
+/// it; returns the names with the kind each error must name. The socket's
+/// listener must stay alive while it is used.
+fn special_files(
+    dir: &Path,
+) -> (
+    Vec<(&'static str, &'static str)>,
+    std::os::unix::net::UnixListener,
+) {
+    let fifo = dir.join("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo failed");
+    let listener = std::os::unix::net::UnixListener::bind(dir.join("socket")).unwrap();
+    let mut kinds = vec![("fifo", "is a FIFO"), ("socket", "is a socket")];
+    // Only root may make device nodes (CI and this project's machines run
+    // as root); without it the other kinds are still checked.
+    let out = std::process::Command::new("mknod")
+        .arg(dir.join("chardev"))
+        .args(["c", "1", "3"])
+        .output()
+        .unwrap();
+    if out.status.success() {
+        kinds.push(("chardev", "is a character device"));
+    } else {
+        eprintln!(
+            "NOTE: character device not checked, mknod failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    for (name, _) in &kinds {
+        symlink(dir.join(name), dir.join(format!("{name}-link"))).unwrap();
+    }
+    (kinds, listener)
+}
+
+fn file_kind(path: &Path) -> fs::FileType {
+    fs::symlink_metadata(path).unwrap().file_type()
+}
+
+#[tokio::test]
+async fn writes_never_replace_fifos_sockets_or_devices() {
+    let fx = Fixture::new();
+    let (kinds, _listener) = special_files(&fx.root);
+    assert!(kinds.len() >= 2, "FIFO and socket are always checked");
+    let client = fx.client(&[]).await;
+    for (name, kind) in &kinds {
+        let special = fx.root.join(name);
+        let link = fx.root.join(format!("{name}-link"));
+        let before = file_kind(&special);
+        for path in [&special, &link] {
+            let e = err_text(
+                &client,
+                "write_file",
+                json!({"path": path, "content": "replaced"}),
+            )
+            .await;
+            assert_eq!(
+                e,
+                format!(
+                    "{} {kind}{}; only regular files can be written (refusing to replace it)",
+                    special.display(),
+                    if *name == "fifo" { " (named pipe)" } else { "" }
+                ),
+                "write_file {}",
+                path.display()
+            );
+            let e = err_text(
+                &client,
+                "edit_file",
+                json!({"path": path, "edits": [{"oldText": "a", "newText": "b"}]}),
+            )
+            .await;
+            assert!(
+                e.starts_with(&format!("{} {kind}", special.display())),
+                "edit_file {}: {e}",
+                path.display()
+            );
+            fs::write(fx.root.join("src.txt"), "src").unwrap();
+            let e = err_text(
+                &client,
+                "move_file",
+                json!({"source": fx.p("src.txt"), "destination": path}),
+            )
+            .await;
+            assert!(
+                e.starts_with("Destination already exists")
+                    && e.contains(&format!("{} {kind}", special.display())),
+                "move_file onto {}: {e}",
+                path.display()
+            );
+            assert_eq!(fs::read_to_string(fx.root.join("src.txt")).unwrap(), "src");
+        }
+        assert_eq!(file_kind(&special), before, "{name} is unchanged");
+        assert!(file_kind(&link).is_symlink(), "{name}-link is unchanged");
+    }
+    let leftovers: Vec<_> = fs::read_dir(&fx.root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    client.cancel().await.unwrap();
+}
+
 #[test]
 fn stdout_is_protocol_only_and_roots_fallback_is_logged() {
     let fx = Fixture::new();

@@ -19,7 +19,8 @@ const TAIL_CHUNK: usize = 64 * 1024;
 /// (and owner, where allowed), syncs it, renames it over the target, then
 /// syncs the directory (best effort). On error the temporary file is removed
 /// and the target is untouched. A symlink target is refused: callers resolve
-/// symlinks through the sandbox first.
+/// symlinks through the sandbox first. So is anything but a regular file (a
+/// directory, FIFO, socket or device), which the rename would replace.
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
     write_atomically(path, data, false)
 }
@@ -123,6 +124,18 @@ fn write_atomically(path: &Path, data: &[u8], must_be_new: bool) -> io::Result<(
                     ),
                 ));
             }
+            // A FIFO, socket or device: the rename would silently replace it
+            // with a regular file.
+            Ok(meta) if !meta.is_file() => {
+                let kind = special_kind(&meta.file_type()).unwrap_or("not a regular file");
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{} is {kind}; only regular files can be written (refusing to replace it)",
+                        path.display()
+                    ),
+                ));
+            }
             Ok(meta) => Some(meta),
             Err(err) if err.kind() == io::ErrorKind::NotFound => None,
             Err(err) => return Err(with_path(path, err)),
@@ -217,8 +230,9 @@ pub fn open_regular_file(path: &Path) -> io::Result<File> {
     }
 }
 
-/// What a non-regular file is, for error messages; `None` for a regular file.
-fn special_kind(file_type: &fs::FileType) -> Option<&'static str> {
+/// What a non-regular file is, for error messages ("a FIFO (named pipe)",
+/// "a socket", ...); `None` for a regular file.
+pub fn special_kind(file_type: &fs::FileType) -> Option<&'static str> {
     if file_type.is_file() {
         None
     } else if file_type.is_dir() {
@@ -754,6 +768,53 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::IsADirectory);
         assert!(sub.is_dir());
         assert_eq!(names_in(dir.path()), ["sub"]);
+    }
+
+    #[test]
+    fn atomic_write_refuses_special_files() {
+        let dir = dir();
+        let fifo = dir.path().join("pipe");
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let socket = dir.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let mut cases = vec![(fifo, "a FIFO (named pipe)"), (socket, "a socket")];
+        // Only root may make device nodes; elsewhere the other kinds are still checked.
+        let device = dir.path().join("null");
+        match Command::new("mknod")
+            .arg(&device)
+            .args(["c", "1", "3"])
+            .output()
+        {
+            Ok(out) if out.status.success() => cases.push((device, "a character device")),
+            other => eprintln!("character device not checked: mknod failed: {other:?}"),
+        }
+        for (path, kind) in &cases {
+            let before = fs::symlink_metadata(path).unwrap().file_type();
+            assert_eq!(
+                atomic_write_new(path, b"x").unwrap_err().kind(),
+                io::ErrorKind::AlreadyExists
+            );
+            let err = atomic_write(path, b"x").unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{} is {kind}; only regular files can be written (refusing to replace it)",
+                    path.display()
+                )
+            );
+            assert_eq!(fs::symlink_metadata(path).unwrap().file_type(), before);
+        }
+        assert!(cases.len() >= 2);
+        let mut names = names_in(dir.path());
+        names.retain(|n| n.ends_with(".tmp"));
+        assert!(names.is_empty(), "temporary files left: {names:?}");
     }
 
     #[test]

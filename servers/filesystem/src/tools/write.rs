@@ -120,7 +120,17 @@ pub(crate) fn move_path(source: &Path, destination: &Path) -> ToolResult<()> {
             destination.display()
         ))
     };
-    if fs::symlink_metadata(destination).is_ok() {
+    if let Ok(meta) = fs::symlink_metadata(destination) {
+        // Never replaced, whatever it is; say so when it is a special file.
+        if let Some(kind) = fsutil::special_kind(&meta.file_type())
+            && !meta.is_dir()
+            && !meta.is_symlink()
+        {
+            return Err(ToolError::new(format!(
+                "Destination already exists: {} is {kind}; refusing to replace it",
+                destination.display()
+            )));
+        }
         return Err(exists());
     }
     if destination.starts_with(source) {
