@@ -544,6 +544,110 @@ async fn write_file_creates_and_replaces_atomically_keeping_permissions() {
     client.cancel().await.unwrap();
 }
 
+/// Valid names of 240, 250 and 255 bytes, ASCII and multi-byte UTF-8 (2-,
+/// 3- and 4-byte characters, some shifted so a cut falls inside one).
+fn long_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for len in [240, 250, 255] {
+        names.push("a".repeat(len));
+        for wide in ["\u{e9}", "\u{65e5}", "\u{1f980}"] {
+            for lead in ["", "x"] {
+                let mut name = lead.to_owned();
+                name.push_str(&wide.repeat((len - lead.len()) / wide.len()));
+                name.push_str(&"z".repeat(len - name.len()));
+                assert_eq!(name.len(), len);
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+fn temp_files_in(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect()
+}
+
+#[tokio::test]
+async fn names_up_to_255_bytes_can_be_written_and_edited() {
+    let fx = Fixture::new();
+    let client = fx.client(&[]).await;
+    for name in long_names() {
+        let path = fx.root.join(&name);
+        let r = call(
+            &client,
+            "write_file",
+            json!({"path": path, "content": "one\ntwo\n"}),
+        )
+        .await;
+        assert_ne!(
+            r.is_error,
+            Some(true),
+            "write_file, {} bytes: {}",
+            name.len(),
+            text_of(&r)
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+        ok_text(
+            &client,
+            "edit_file",
+            json!({"path": path, "edits": [{"oldText": "two", "newText": "2"}]}),
+        )
+        .await;
+        assert_eq!(fs::read_to_string(&path).unwrap(), "one\n2\n");
+        ok_text(
+            &client,
+            "write_file",
+            json!({"path": path, "content": "three"}),
+        )
+        .await;
+        assert_eq!(fs::read_to_string(&path).unwrap(), "three");
+    }
+    assert!(temp_files_in(&fx.root).is_empty());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn stale_temp_files_of_long_names_are_swept_and_user_files_kept() {
+    let fx = Fixture::new();
+    // What a server killed mid-write leaves for a long name: the name cut at
+    // a character boundary so that `.NAME.mcp-PID.RANDOM.tmp` fits 255 bytes.
+    let dead = 99_999_999u32; // above the kernel's pid limit: never running
+    let mark = format!(".mcp-{dead}.");
+    let mut stale = Vec::new();
+    let mut user = Vec::new();
+    for name in long_names() {
+        let mut cut = 255 - (1 + mark.len() + "Zz09aB.tmp".len());
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let temp = format!(".{}{mark}Zz09aB.tmp", &name[..cut]);
+        assert!(temp.len() <= 255);
+        stale.push(fx.root.join(temp));
+        user.push(fx.root.join(&name));
+        user.push(fx.root.join(format!(".{}{mark}Zz09aB.txt", &name[..cut])));
+    }
+    for path in &stale {
+        fs::write(path, "stale").unwrap();
+    }
+    for path in &user {
+        fs::write(path, "mine").unwrap();
+    }
+    let client = fx.client(&[]).await;
+    ok_text(&client, "list_allowed_directories", json!({})).await;
+    for path in &stale {
+        assert!(!path.exists(), "stale {} left", path.display());
+    }
+    for path in &user {
+        assert_eq!(fs::read_to_string(path).unwrap(), "mine");
+    }
+    client.cancel().await.unwrap();
+}
+
 #[tokio::test]
 async fn edit_file_diffs_dry_runs_and_keeps_indentation() {
     let fx = Fixture::new();

@@ -4,8 +4,10 @@
 //! Paths given here are expected to come out of the sandbox already; these
 //! functions do not decide containment.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -34,16 +36,55 @@ pub fn atomic_write_new(path: &Path, data: &[u8]) -> io::Result<()> {
 
 /// Marks our temporary files: `.NAME.mcp-PID.RANDOM.tmp`.
 const TEMP_MARK: &str = "mcp-";
+/// Random characters in a temporary file's name (tempfile's alphanumerics).
+const TEMP_RANDOM_LEN: usize = 6;
+/// Ends every temporary file's name.
+const TEMP_SUFFIX: &str = ".tmp";
+/// Longest file name on Linux file systems, in bytes (`NAME_MAX`).
+const NAME_MAX: usize = 255;
 
-/// The pid in one of our temporary file names, if it is one.
-fn temp_owner(file_name: &str) -> Option<u32> {
-    let rest = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
-    let (before, random) = rest.rsplit_once('.')?;
-    let (_, pid) = before.rsplit_once(&format!(".{TEMP_MARK}"))?;
-    if random.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+/// The pid in one of our temporary file names, if it is one: exactly
+/// `.NAME.mcp-PID.RANDOM.tmp`, PID in decimal, RANDOM six ASCII letters or
+/// digits, NAME any bytes (possibly shortened, possibly not UTF-8).
+fn temp_owner(file_name: &[u8]) -> Option<u32> {
+    let rest = file_name.strip_prefix(b".")?;
+    let rest = rest.strip_suffix(TEMP_SUFFIX.as_bytes())?;
+    let dot = rest.iter().rposition(|&b| b == b'.')?;
+    let (before, random) = (&rest[..dot], &rest[dot + 1..]);
+    if random.len() != TEMP_RANDOM_LEN || !random.iter().all(u8::is_ascii_alphanumeric) {
         return None;
     }
-    pid.parse().ok()
+    let mark = format!(".{TEMP_MARK}");
+    let mark = mark.as_bytes();
+    let at = before.windows(mark.len()).rposition(|w| w == mark)?;
+    let pid = &before[at + mark.len()..];
+    if pid.is_empty() || pid.len() > 10 || !pid.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
+}
+
+/// The part of a temporary file's name before its random characters:
+/// `.NAME.mcp-PID.`, with NAME shortened (at a character boundary when it is
+/// UTF-8) so that the whole name fits in `name_max` bytes whatever the
+/// target's name is. An empty NAME part still makes a name of ours.
+fn temp_prefix(name: &OsStr, pid: u32, name_max: usize) -> OsString {
+    let mark = format!(".{TEMP_MARK}{pid}.");
+    let fixed = 1 + mark.len() + TEMP_RANDOM_LEN + TEMP_SUFFIX.len();
+    let budget = name_max.saturating_sub(fixed);
+    let bytes = name.as_bytes();
+    let mut cut = bytes.len().min(budget);
+    // Never inside a UTF-8 sequence: back over up to three continuation
+    // bytes (a name that is not UTF-8 there is cut where the budget falls).
+    let is_continuation = |at: usize| at < bytes.len() && (bytes[at] & 0xC0) == 0x80;
+    if let Some(back) = (0..=3.min(cut)).find(|&back| !is_continuation(cut - back)) {
+        cut -= back;
+    }
+    let mut prefix = Vec::with_capacity(1 + cut + mark.len());
+    prefix.push(b'.');
+    prefix.extend_from_slice(&bytes[..cut]);
+    prefix.extend_from_slice(mark.as_bytes());
+    OsString::from_vec(prefix)
 }
 
 /// Removes the temporary files that a killed server (a pid no longer
@@ -60,7 +101,7 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(temp_owner) else {
+        let Some(pid) = temp_owner(name.as_bytes()) else {
             continue;
         };
         if pid == me || Path::new(&format!("/proc/{pid}")).exists() {
@@ -143,17 +184,33 @@ fn write_atomically(path: &Path, data: &[u8], must_be_new: bool) -> io::Result<(
     };
 
     sweep_once(dir);
-    let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(name);
-    prefix.push(format!(".{TEMP_MARK}{}.", std::process::id()));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    if existing.is_none() {
-        // The mode a plain `File::create` would give (0o666 less the umask)
-        // instead of tempfile's 0o600.
-        builder.permissions(Permissions::from_mode(0o666));
-    }
-    let mut temp = builder.tempfile_in(dir).map_err(|err| {
+    let create = |name_max: usize| {
+        let prefix = temp_prefix(name, std::process::id(), name_max);
+        let mut builder = tempfile::Builder::new();
+        builder
+            .prefix(&prefix)
+            .rand_bytes(TEMP_RANDOM_LEN)
+            .suffix(TEMP_SUFFIX);
+        if existing.is_none() {
+            // The mode a plain `File::create` would give (0o666 less the umask)
+            // instead of tempfile's 0o600.
+            builder.permissions(Permissions::from_mode(0o666));
+        }
+        builder.tempfile_in(dir)
+    };
+    let created = match create(NAME_MAX) {
+        // A file system with shorter names than Linux's 255 bytes (eCryptfs
+        // allows 143): the same name with no NAME part at all.
+        // (tempfile wraps the OS error, which keeps its kind but not its number.)
+        Err(err)
+            if err.kind() == io::ErrorKind::InvalidFilename
+                || err.raw_os_error() == Some(libc::ENAMETOOLONG) =>
+        {
+            create(0)
+        }
+        other => other,
+    };
+    let mut temp = created.map_err(|err| {
         io::Error::new(
             err.kind(),
             format!("cannot create a temporary file in {}: {err}", dir.display()),
@@ -641,12 +698,148 @@ mod tests {
 
     #[test]
     fn temp_owners_are_read_from_our_names_only() {
-        assert_eq!(temp_owner(".a.txt.mcp-123.Xy9abc.tmp"), Some(123));
-        assert_eq!(temp_owner(".a.mcp-1.b.mcp-77.r.tmp"), Some(77));
-        assert_eq!(temp_owner(".a.txt.Xy9abc.tmp"), None);
-        assert_eq!(temp_owner("a.txt.mcp-123.Xy9abc.tmp"), None);
-        assert_eq!(temp_owner(".a.txt.mcp-12x.Xy9abc.tmp"), None);
-        assert_eq!(temp_owner(".a.txt.mcp-123.Xy9abc"), None);
+        let owner = |name: &str| temp_owner(name.as_bytes());
+        assert_eq!(owner(".a.txt.mcp-123.Xy9abc.tmp"), Some(123));
+        assert_eq!(owner(".a.mcp-1.b.mcp-77.r0Z9ab.tmp"), Some(77));
+        assert_eq!(owner("..mcp-5.abcdef.tmp"), Some(5), "an empty NAME part");
+        assert_eq!(owner(".a.txt.Xy9abc.tmp"), None);
+        assert_eq!(owner("a.txt.mcp-123.Xy9abc.tmp"), None);
+        assert_eq!(owner(".a.txt.mcp-12x.Xy9abc.tmp"), None);
+        assert_eq!(owner(".a.txt.mcp-123.Xy9abc"), None);
+        assert_eq!(owner(".a.txt.mcp-.Xy9abc.tmp"), None);
+        // RANDOM is exactly tempfile's six letters or digits.
+        assert_eq!(owner(".a.mcp-1.b.mcp-77.r.tmp"), None);
+        assert_eq!(owner(".a.txt.mcp-123.Xy9abcd.tmp"), None);
+        assert_eq!(owner(".a.txt.mcp-123.Xy9-bc.tmp"), None);
+        assert_eq!(owner(".a.txt.mcp-12345678901.Xy9abc.tmp"), None);
+        // A NAME that is not UTF-8.
+        assert_eq!(temp_owner(b".caf\xe9.mcp-42.Xy9abc.tmp"), Some(42));
+    }
+
+    /// Target names of many lengths up to 255 bytes, ASCII and multi-byte.
+    fn long_names() -> Vec<String> {
+        let mut names = Vec::new();
+        for len in [1, 100, 200, 226, 227, 228, 229, 230, 240, 250, 254, 255] {
+            names.push("a".repeat(len));
+            for wide in ["\u{e9}", "\u{65e5}", "\u{1f980}"] {
+                // Multi-byte characters all the way, padded with ASCII to `len`.
+                let mut name = wide.repeat(len / wide.len());
+                name.push_str(&"b".repeat(len - name.len()));
+                names.push(name);
+                // Shifted by one byte, so that some cut falls in the middle
+                // of a character wherever the budget ends.
+                if len > wide.len() {
+                    let mut shifted = "c".to_owned();
+                    shifted.push_str(&wide.repeat((len - 1) / wide.len()));
+                    shifted.push_str(&"d".repeat(len - shifted.len()));
+                    names.push(shifted);
+                }
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn temp_names_fit_in_255_bytes_and_stay_ours() {
+        for pid in [1, 77, 4_194_304, u32::MAX] {
+            let mark = format!(".mcp-{pid}.");
+            for name in long_names() {
+                let prefix = temp_prefix(OsStr::new(&name), pid, NAME_MAX);
+                let prefix = prefix.to_str().expect("a UTF-8 name stays UTF-8");
+                let full = format!("{prefix}Ab3dE9.tmp");
+                assert!(full.len() <= NAME_MAX, "{} bytes: {full}", full.len());
+                assert_eq!(temp_owner(full.as_bytes()), Some(pid), "{full}");
+                let kept = &prefix[1..prefix.len() - mark.len()];
+                assert!(
+                    name.starts_with(kept),
+                    "{kept:?} is not a prefix of {name:?}"
+                );
+                if 1 + name.len() + mark.len() + 10 <= NAME_MAX {
+                    assert_eq!(kept, name, "short names are kept whole");
+                } else {
+                    // Shortened to the budget, less at most the three bytes
+                    // of a cut character.
+                    assert!(full.len() + 3 >= NAME_MAX, "{} bytes: {full}", full.len());
+                }
+            }
+        }
+        // Not UTF-8: cut at the byte budget, still ours.
+        let name = OsStr::from_bytes(&[0xff; 255]);
+        let mut full = temp_prefix(name, 9, NAME_MAX).into_vec();
+        full.extend_from_slice(b"abcdef.tmp");
+        assert_eq!(full.len(), NAME_MAX);
+        assert_eq!(temp_owner(&full), Some(9));
+        // A file system with short names: the NAME part may vanish entirely.
+        assert_eq!(
+            temp_prefix(OsStr::new("abc"), 12, 0),
+            OsStr::new("..mcp-12.")
+        );
+    }
+
+    #[test]
+    fn atomic_write_takes_names_up_to_255_bytes() {
+        let dir = dir();
+        for name in long_names() {
+            let path = dir.path().join(&name);
+            atomic_write(&path, b"first").unwrap_or_else(|e| panic!("{} bytes: {e}", name.len()));
+            atomic_write(&path, name.as_bytes()).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), name.as_bytes());
+            fs::remove_file(&path).unwrap();
+            atomic_write_new(&path, b"new").unwrap();
+            assert_eq!(fs::read(&path).unwrap(), b"new");
+            fs::remove_file(&path).unwrap();
+        }
+        assert!(names_in(dir.path()).is_empty());
+        // 256 bytes is no name at all: a clean error, nothing left behind.
+        let err = atomic_write(&dir.path().join("x".repeat(256)), b"x").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidFilename, "{err}");
+        assert!(names_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn stale_temp_files_with_long_names_are_removed_and_user_files_kept() {
+        let dir = dir();
+        let dead = 99_999_999; // above the kernel's pid limit: never running
+        let stale_name = |name: &OsStr| {
+            let mut full = temp_prefix(name, dead, NAME_MAX).into_vec();
+            full.extend_from_slice(b"Zz09aB.tmp");
+            dir.path().join(OsStr::from_bytes(&full))
+        };
+        let mut stale: Vec<PathBuf> = long_names()
+            .iter()
+            .map(|name| stale_name(OsStr::new(name)))
+            .collect();
+        stale.push(stale_name(OsStr::from_bytes(&[0xfe; 250])));
+        stale.sort();
+        stale.dedup();
+        for path in &stale {
+            fs::write(path, "stale").unwrap();
+        }
+        // The user's own files, of the same lengths, some nearly ours.
+        let mut user: Vec<PathBuf> = long_names()
+            .iter()
+            .map(|name| dir.path().join(name))
+            .collect();
+        let long = "u".repeat(200);
+        for name in [
+            format!(".{long}.mcp-{dead}.Zz09aB.txt"),
+            format!(".{long}.mcp-{dead}.Zz09a.tmp"),
+            format!("{long}.mcp-{dead}.Zz09aB.tmp"),
+            format!(".{long}.mcp-x{dead}.Zz09aB.tmp"),
+            format!(".{long}.mcp{dead}.Zz09aB.tmp"),
+        ] {
+            user.push(dir.path().join(name));
+        }
+        for path in &user {
+            fs::write(path, "mine").unwrap();
+        }
+        assert_eq!(remove_stale_temp_files(dir.path()), stale.len());
+        for path in &stale {
+            assert!(!path.exists(), "{} left", path.display());
+        }
+        for path in &user {
+            assert_eq!(fs::read(path).unwrap(), b"mine", "{}", path.display());
+        }
     }
 
     #[test]
