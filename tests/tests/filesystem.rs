@@ -1258,10 +1258,25 @@ async fn search_file_contents_literal_regex_gitignore_and_context() {
     client.cancel().await.unwrap();
 }
 
-/// A client that advertises roots and answers roots/list from a shared list.
+/// A client that advertises roots and answers roots/list from a shared list,
+/// counting how often it was asked.
 #[derive(Clone)]
 struct RootsClient {
     roots: Arc<Mutex<Vec<String>>>,
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RootsClient {
+    fn new(roots: Vec<String>) -> Self {
+        Self {
+            roots: Arc::new(Mutex::new(roots)),
+            asked: Arc::default(),
+        }
+    }
+
+    fn times_asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl ClientHandler for RootsClient {
@@ -1269,6 +1284,7 @@ impl ClientHandler for RootsClient {
         &self,
         _context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let roots = self.roots.lock().unwrap().iter().map(Root::new).collect();
         Ok(ListRootsResult::new(roots))
     }
@@ -1319,13 +1335,11 @@ async fn client_roots_replace_cli_directories_and_follow_list_changed() {
     let spaced = fx.base.join("with space");
     fs::create_dir(&spaced).unwrap();
     fs::write(spaced.join("in.txt"), "from roots").unwrap();
-    let handler = RootsClient {
-        roots: Arc::new(Mutex::new(vec![
-            uri(&spaced),
-            uri(&fx.base.join("missing")),
-            uri(&fx.root.join("a.txt")),
-        ])),
-    };
+    let handler = RootsClient::new(vec![
+        uri(&spaced),
+        uri(&fx.base.join("missing")),
+        uri(&fx.root.join("a.txt")),
+    ]);
     let mut cmd = tokio::process::Command::new(bin());
     cmd.arg(&fx.root);
     let client = handler
@@ -1367,31 +1381,34 @@ async fn over_http_each_session_keeps_its_own_roots() {
     use mcp_servers_tests::rmcp::transport::StreamableHttpClientTransport;
     use mcp_servers_tests::rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
     let fx = Fixture::new();
-    let other = fx.base.join("other");
-    fs::create_dir(&other).unwrap();
-    fs::write(other.join("o.txt"), "other").unwrap();
+    let sub = fx.root.join("sub");
     let server = HttpServer::spawn(bin(), &[&fx.root_str()]).unwrap();
 
     let plain = server.client(None, Lifecycle::Initialize).await.unwrap();
-    let handler = RootsClient {
-        roots: Arc::new(Mutex::new(vec![uri(&other)])),
-    };
+    let handler = RootsClient::new(vec![uri(&sub)]);
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")),
     );
     let with_roots = handler.serve(transport).await.unwrap();
-    wait_for_allowed(&with_roots, &[&other]).await;
+    wait_for_allowed(&with_roots, &[&sub]).await;
     assert_eq!(
         ok_text(
             &with_roots,
             "read_text_file",
-            json!({"path": other.join("o.txt")})
+            json!({"path": sub.join("r.md")})
         )
         .await,
-        "other"
+        "# r\n"
     );
+    let e = err_text(
+        &with_roots,
+        "read_text_file",
+        json!({"path": fx.p("a.txt")}),
+    )
+    .await;
+    assert!(e.starts_with("Access denied"), "{e}");
 
-    // The plain session still has the command-line directory only.
+    // The plain session still has the command-line directory.
     assert_eq!(
         ok_text(&plain, "list_allowed_directories", json!({})).await,
         format!("Allowed directories:\n{}", fx.root_str())
@@ -1400,13 +1417,287 @@ async fn over_http_each_session_keeps_its_own_roots() {
         ok_text(&plain, "read_text_file", json!({"path": fx.p("a.txt")})).await,
         "hello"
     );
-    let e = err_text(
-        &plain,
-        "read_text_file",
-        json!({"path": other.join("o.txt")}),
-    )
-    .await;
-    assert!(e.starts_with("Access denied"), "{e}");
     plain.cancel().await.unwrap();
     with_roots.cancel().await.unwrap();
+}
+
+/// Polls a server's captured stderr until it holds `needle` (a log line the
+/// server writes once it has acted); fails after the harness deadline.
+async fn wait_for_log(log: &Mutex<String>, needle: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        if log.lock().unwrap().contains(needle) {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no {needle:?} on stderr:\n{}",
+            log.lock().unwrap()
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The filesystem server over stdio with `args`, answering roots with
+/// `handler`; its stderr is kept for [`wait_for_log`].
+async fn stdio_with_roots(
+    handler: RootsClient,
+    args: &[&str],
+) -> (RunningService<RoleClient, RootsClient>, Arc<Mutex<String>>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.args(args);
+    let (transport, stderr) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = log.clone();
+    let mut lines = tokio::io::BufReader::new(stderr.expect("piped stderr")).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (handler.serve(transport).await.unwrap(), log)
+}
+
+/// An HTTP client of `server` answering roots with `handler`.
+async fn http_with_roots(
+    server: &HttpServer,
+    handler: RootsClient,
+) -> RunningService<RoleClient, RootsClient> {
+    server
+        .client_with(handler, None, Lifecycle::Initialize)
+        .await
+        .unwrap()
+}
+
+/// What every `--roots` test checks: a file inside the command-line
+/// directory and a secret outside it.
+struct RootsFixture {
+    fx: Fixture,
+    secret: PathBuf,
+}
+
+impl RootsFixture {
+    fn new() -> Self {
+        let fx = Fixture::new();
+        let secret = fx.base.join("outside/secret.txt");
+        fs::create_dir_all(secret.parent().unwrap()).unwrap();
+        fs::write(&secret, "secret").unwrap();
+        Self { fx, secret }
+    }
+
+    /// The secret is out of reach and the command-line directory in reach.
+    async fn assert_confined(&self, client: &RunningService<RoleClient, RootsClient>) {
+        assert_eq!(
+            ok_text(client, "list_allowed_directories", json!({})).await,
+            format!("Allowed directories:\n{}", self.fx.root_str())
+        );
+        let e = err_text(client, "read_text_file", json!({"path": self.secret})).await;
+        assert!(e.starts_with("Access denied"), "{e}");
+        assert_eq!(
+            ok_text(
+                client,
+                "read_text_file",
+                json!({"path": self.fx.p("a.txt")})
+            )
+            .await,
+            "hello"
+        );
+        let e = err_text(
+            client,
+            "write_file",
+            json!({"path": self.fx.base.join("outside/new.txt"), "content": "x"}),
+        )
+        .await;
+        assert!(e.starts_with("Access denied"), "{e}");
+        assert!(!self.fx.base.join("outside/new.txt").exists());
+    }
+
+    /// The client's `file:///` root replaced the command-line directory.
+    async fn assert_widened(&self, client: &RunningService<RoleClient, RootsClient>) {
+        wait_for_allowed(client, &[Path::new("/")]).await;
+        assert_eq!(
+            ok_text(client, "read_text_file", json!({"path": self.secret})).await,
+            "secret"
+        );
+    }
+}
+
+const NARROWED: &str = "Updated allowed directories from MCP roots (--roots narrow): ";
+
+#[tokio::test]
+async fn over_http_a_file_root_cannot_widen_access_by_default() {
+    let rf = RootsFixture::new();
+    let server = HttpServer::spawn(bin(), &["--log-level", "info", &rf.fx.root_str()]).unwrap();
+    let handler = RootsClient::new(vec!["file:///".into()]);
+    let client = http_with_roots(&server, handler.clone()).await;
+    // `file:///` contains the command-line directory: it becomes that.
+    wait_for_log(&server.stderr, &format!("{NARROWED}{}", rf.fx.root_str())).await;
+    rf.assert_confined(&client).await;
+
+    // A root inside narrows; one outside is dropped; `file:///` again gives
+    // the whole command-line directory back, never more.
+    let sub = rf.fx.root.join("sub");
+    *handler.roots.lock().unwrap() = vec![uri(&sub)];
+    client.notify_roots_list_changed().await.unwrap();
+    wait_for_allowed(&client, &[&sub]).await;
+    let e = err_text(&client, "read_text_file", json!({"path": rf.fx.p("a.txt")})).await;
+    assert!(e.starts_with("Access denied"), "{e}");
+    *handler.roots.lock().unwrap() = vec![uri(rf.secret.parent().unwrap())];
+    client.notify_roots_list_changed().await.unwrap();
+    wait_for_log(
+        &server.stderr,
+        "outside the directories given on the command line",
+    )
+    .await;
+    wait_for_log(&server.stderr, "keeping the current allowed directories").await;
+    wait_for_allowed(&client, &[&sub]).await;
+    let e = err_text(&client, "read_text_file", json!({"path": rf.secret})).await;
+    assert!(e.starts_with("Access denied"), "{e}");
+    *handler.roots.lock().unwrap() = vec!["file:///".into()];
+    client.notify_roots_list_changed().await.unwrap();
+    wait_for_allowed(&client, &[&rf.fx.root]).await;
+    rf.assert_confined(&client).await;
+    assert_eq!(handler.times_asked(), 4);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn over_stdio_a_file_root_replaces_the_directories_by_default() {
+    // The official server's behaviour: the client that runs the server chooses.
+    let rf = RootsFixture::new();
+    let handler = RootsClient::new(vec!["file:///".into()]);
+    let (client, _log) = stdio_with_roots(handler, &[&rf.fx.root_str()]).await;
+    rf.assert_widened(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn roots_replace_flag_lets_http_clients_widen() {
+    let rf = RootsFixture::new();
+    let server = HttpServer::spawn(bin(), &["--roots", "replace", &rf.fx.root_str()]).unwrap();
+    let client = http_with_roots(&server, RootsClient::new(vec!["file:///".into()])).await;
+    rf.assert_widened(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn roots_narrow_flag_confines_stdio_clients() {
+    let rf = RootsFixture::new();
+    let handler = RootsClient::new(vec!["file:///".into()]);
+    let (client, log) = stdio_with_roots(
+        handler,
+        &[
+            "--roots",
+            "narrow",
+            "--log-level",
+            "info",
+            &rf.fx.root_str(),
+        ],
+    )
+    .await;
+    wait_for_log(&log, &format!("{NARROWED}{}", rf.fx.root_str())).await;
+    rf.assert_confined(&client).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn roots_ignore_flag_never_asks_for_roots() {
+    let rf = RootsFixture::new();
+    // Over stdio...
+    let handler = RootsClient::new(vec!["file:///".into()]);
+    let (client, log) = stdio_with_roots(
+        handler.clone(),
+        &[
+            "--roots",
+            "ignore",
+            "--log-level",
+            "info",
+            &rf.fx.root_str(),
+        ],
+    )
+    .await;
+    wait_for_log(&log, "Ignoring the client's MCP roots (--roots ignore)").await;
+    client.notify_roots_list_changed().await.unwrap();
+    wait_for_log(
+        &log,
+        "Not asking for the client's MCP roots (--roots ignore)",
+    )
+    .await;
+    rf.assert_confined(&client).await;
+    assert_eq!(handler.times_asked(), 0);
+    client.cancel().await.unwrap();
+    // ...and over HTTP.
+    let server = HttpServer::spawn(
+        bin(),
+        &[
+            "--roots",
+            "ignore",
+            "--log-level",
+            "info",
+            &rf.fx.root_str(),
+        ],
+    )
+    .unwrap();
+    let handler = RootsClient::new(vec!["file:///".into()]);
+    let client = http_with_roots(&server, handler.clone()).await;
+    wait_for_log(
+        &server.stderr,
+        "Ignoring the client's MCP roots (--roots ignore)",
+    )
+    .await;
+    client.notify_roots_list_changed().await.unwrap();
+    wait_for_log(
+        &server.stderr,
+        "Not asking for the client's MCP roots (--roots ignore)",
+    )
+    .await;
+    rf.assert_confined(&client).await;
+    assert_eq!(handler.times_asked(), 0);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn narrow_without_directories_allows_nothing_and_says_so() {
+    let rf = RootsFixture::new();
+    let server = HttpServer::spawn(bin(), &["--log-level", "info"]).unwrap();
+    assert!(
+        server
+            .stderr
+            .lock()
+            .unwrap()
+            .contains("--roots narrow (the default over HTTP) and no DIR"),
+        "{}",
+        server.stderr.lock().unwrap()
+    );
+    let client = http_with_roots(
+        &server,
+        RootsClient::new(vec!["file:///".into(), uri(&rf.fx.root)]),
+    )
+    .await;
+    wait_for_log(
+        &server.stderr,
+        "keeping the current allowed directories: (none)",
+    )
+    .await;
+    let e = err_text(&client, "read_text_file", json!({"path": rf.fx.p("a.txt")})).await;
+    assert!(e.starts_with("No allowed directories are set"), "{e}");
+    let e = err_text(&client, "read_text_file", json!({"path": rf.secret})).await;
+    assert!(e.starts_with("No allowed directories are set"), "{e}");
+    client.cancel().await.unwrap();
+    // Over stdio the default is replace: no note, the client's roots count.
+    let handler = RootsClient::new(vec![uri(&rf.fx.root)]);
+    let (client, log) = stdio_with_roots(handler, &[]).await;
+    wait_for_allowed(&client, &[&rf.fx.root]).await;
+    assert!(
+        !log.lock().unwrap().contains("--roots narrow"),
+        "{}",
+        log.lock().unwrap()
+    );
+    client.cancel().await.unwrap();
 }

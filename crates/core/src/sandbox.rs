@@ -19,6 +19,8 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::roots::RootsPolicy;
+
 /// Longest user path accepted, in bytes (Linux `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;
 
@@ -75,8 +77,6 @@ pub enum SandboxError {
     },
 }
 
-/// The allowed directories of a server, replaceable at run time when the
-/// client sends its roots.
 /// This binary's name, so the "no roots" message names the server in use.
 fn program_name() -> String {
     std::env::args_os()
@@ -88,11 +88,18 @@ fn program_name() -> String {
         .unwrap_or_else(|| "the server".to_owned())
 }
 
+/// The allowed directories of a server, replaceable at run time when the
+/// client sends its roots (as far as its [`RootsPolicy`] lets it).
 #[derive(Debug)]
 pub struct PathSandbox {
     /// Canonical, deduplicated, in the order given. Swapped whole so that one
     /// resolution always sees one consistent set.
     roots: RwLock<Arc<[PathBuf]>>,
+    /// The directories it started from (the command line's), canonical:
+    /// what `RootsPolicy::Narrow` narrows.
+    start: Arc<[PathBuf]>,
+    /// What the client's roots may do to the allowed directories.
+    policy: RootsPolicy,
 }
 
 impl PathSandbox {
@@ -107,19 +114,32 @@ impl PathSandbox {
                 canonical.push(root);
             }
         }
+        let canonical: Arc<[PathBuf]> = canonical.into();
         Ok(Self {
-            roots: RwLock::new(canonical.into()),
+            roots: RwLock::new(canonical.clone()),
+            start: canonical,
+            policy: RootsPolicy::Replace,
         })
+    }
+
+    /// A session's sandbox, starting from directories validated at start-up,
+    /// whose client roots replace them (the official filesystem server's
+    /// behaviour); see [`for_session_with_policy`](Self::for_session_with_policy).
+    pub fn for_session(roots: &[PathBuf]) -> Self {
+        Self::for_session_with_policy(roots, RootsPolicy::Replace)
     }
 
     /// A session's sandbox, starting from directories validated at start-up:
     /// one that has gone since is skipped with a warning, not an error, so a
-    /// session still starts (its client may send roots).
-    pub fn for_session(roots: &[PathBuf]) -> Self {
-        let sandbox = Self::empty();
+    /// session still starts (its client may send roots). `policy` says what
+    /// the client's roots may do to them (see `roots::refresh`).
+    pub fn for_session_with_policy(roots: &[PathBuf], policy: RootsPolicy) -> Self {
+        let mut sandbox = Self::empty();
         for (path, err) in sandbox.set_roots(roots.to_vec()) {
             tracing::warn!("allowed directory {} is gone: {err}", path.display());
         }
+        sandbox.start = sandbox.roots();
+        sandbox.policy = policy;
         sandbox
     }
 
@@ -128,7 +148,26 @@ impl PathSandbox {
     pub fn empty() -> Self {
         Self {
             roots: RwLock::new(Arc::from(Vec::new())),
+            start: Arc::from(Vec::new()),
+            policy: RootsPolicy::Replace,
         }
+    }
+
+    /// What the client's MCP roots may do to this sandbox's directories.
+    pub fn roots_policy(&self) -> RootsPolicy {
+        self.policy
+    }
+
+    /// The directories this sandbox started from (canonical), whatever
+    /// the client's roots did since.
+    pub fn start_roots(&self) -> &[PathBuf] {
+        &self.start
+    }
+
+    /// The canonical path of a directory that could become a root (`~`
+    /// expanded, symlinks resolved), or why it cannot.
+    pub fn canonical_dir(path: &Path) -> Result<PathBuf, SandboxError> {
+        canonical_root(path, home_dir().as_deref())
     }
 
     /// The current roots, canonical.

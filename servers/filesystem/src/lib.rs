@@ -14,7 +14,7 @@ use std::sync::Arc;
 use clap::Parser;
 use mcp_servers_core::cli::ServeArgs;
 use mcp_servers_core::error::call_tool_guarded;
-use mcp_servers_core::roots;
+use mcp_servers_core::roots::{self, RootsArgs, RootsPolicy};
 use mcp_servers_core::sandbox::PathSandbox;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
@@ -41,7 +41,9 @@ pub const WRITE_TOOLS: [&str; 4] = ["write_file", "edit_file", "create_directory
     version,
     about = "MCP filesystem server: read, write, edit, list and search files under allowed directories",
     after_help = "With no DIR, the server waits for the client's MCP roots. \
-                  Roots sent by the client replace the directories given here."
+                  Over stdio, roots sent by the client replace the directories given here \
+                  (the official server's behaviour); over HTTP they may only narrow them. \
+                  --roots changes this."
 )]
 pub struct Cli {
     /// Allowed directories (each must exist and be a directory).
@@ -69,6 +71,9 @@ pub struct Cli {
     pub max_tree_entries: usize,
 
     #[command(flatten)]
+    pub roots: RootsArgs,
+
+    #[command(flatten)]
     pub serve: ServeArgs,
 }
 
@@ -77,6 +82,8 @@ pub struct Cli {
 pub struct Config {
     /// Canonical command-line directories (the roots every session starts with).
     pub roots: Vec<PathBuf>,
+    /// What the client's roots may do to them (`--roots`).
+    pub roots_policy: RootsPolicy,
     pub read_only: bool,
     pub max_read_bytes: u64,
     pub max_media_bytes: u64,
@@ -98,6 +105,7 @@ impl Config {
         }
         Ok(Self {
             roots: sandbox.roots().to_vec(),
+            roots_policy: cli.roots.resolve(&cli.serve, &sandbox.roots()),
             read_only: cli.read_only,
             max_read_bytes: cli.max_read_bytes,
             max_media_bytes: cli.max_media_bytes,
@@ -135,7 +143,8 @@ impl ServerFactory {
 
     /// A server for one new session, starting from the command-line roots.
     pub fn session(&self) -> FilesystemServer {
-        let sandbox = PathSandbox::for_session(&self.config.roots);
+        let sandbox =
+            PathSandbox::for_session_with_policy(&self.config.roots, self.config.roots_policy);
         FilesystemServer {
             tool_router: self.tool_router.clone(),
             sandbox: Arc::new(sandbox),
@@ -204,6 +213,7 @@ mod tests {
     fn read_only_removes_every_writing_tool() {
         let config = Config {
             roots: vec![],
+            roots_policy: RootsPolicy::Replace,
             read_only: true,
             max_read_bytes: 1,
             max_media_bytes: 1,
