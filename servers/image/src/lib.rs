@@ -22,6 +22,7 @@ use std::sync::Arc;
 use clap::Parser;
 use mcp_servers_core::cli::ServeArgs;
 use mcp_servers_core::error::{ToolError, call_tool_guarded};
+use mcp_servers_core::roots::{RootsArgs, RootsPolicy};
 use mcp_servers_core::sandbox::PathSandbox;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
@@ -51,7 +52,8 @@ pub const DEFAULT_MAX_BATCH_FILES: usize = 10_000;
     version,
     about = "MCP image server: inspect, resize, crop, convert, compare and prepare images for vision models",
     after_help = "With no DIR, the server waits for the client's MCP roots. \
-                  Roots sent by the client replace the directories given here. \
+                  Roots sent by the client replace the directories given here over stdio, \
+                  and may only narrow them over HTTP (see --roots). \
                   Images passed inline as base64 `data` need no directory."
 )]
 pub struct Cli {
@@ -86,6 +88,9 @@ pub struct Cli {
     pub max_batch_files: usize,
 
     #[command(flatten)]
+    pub roots: RootsArgs,
+
+    #[command(flatten)]
     pub serve: ServeArgs,
 }
 
@@ -94,6 +99,8 @@ pub struct Cli {
 pub struct Config {
     /// Canonical command-line directories (the roots every session starts with).
     pub roots: Vec<PathBuf>,
+    /// What the client's roots may do to them (`--roots`).
+    pub roots_policy: RootsPolicy,
     pub limits: Limits,
     pub max_inline_bytes: usize,
     pub max_batch_files: usize,
@@ -110,6 +117,7 @@ impl Config {
         })?;
         Ok(Self {
             roots: sandbox.roots().to_vec(),
+            roots_policy: cli.roots.resolve(&cli.serve, &sandbox.roots()),
             limits: Limits {
                 max_file_bytes: cli.max_file_bytes.max(1),
                 max_pixels: cli.max_pixels.max(1),
@@ -125,6 +133,7 @@ impl Config {
     pub fn with_roots(roots: Vec<PathBuf>) -> Self {
         Self {
             roots,
+            roots_policy: RootsPolicy::Replace,
             limits: Limits::default(),
             max_inline_bytes: DEFAULT_MAX_INLINE_BYTES,
             max_batch_files: DEFAULT_MAX_BATCH_FILES,
@@ -156,7 +165,8 @@ impl ServerFactory {
 
     /// A server for one new session, starting from the command-line roots.
     pub fn session(&self) -> ImageServer {
-        let sandbox = PathSandbox::for_session(&self.config.roots);
+        let sandbox =
+            PathSandbox::for_session_with_policy(&self.config.roots, self.config.roots_policy);
         ImageServer {
             tool_router: self.tool_router.clone(),
             sandbox: Arc::new(sandbox),

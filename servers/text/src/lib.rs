@@ -26,7 +26,7 @@ use clap::Parser;
 use mcp_servers_core::cli::ServeArgs;
 use mcp_servers_core::client_log::ClientLog;
 use mcp_servers_core::error::call_tool_guarded;
-use mcp_servers_core::roots;
+use mcp_servers_core::roots::{self, RootsArgs, RootsPolicy};
 use mcp_servers_core::sandbox::PathSandbox;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -49,8 +49,9 @@ pub const DEFAULT_MAX_INPUT_BYTES: u64 = 32 * 1024 * 1024;
     about = "MCP text server: exact counts and tokens, search/replace, diff, transforms, \
              encodings, hashes, JSON/YAML/TOML, Markdown and HTML",
     after_help = "Every tool takes `text` inline, or `path`: a file inside the allowed \
-                  directories (the DIR arguments, replaced by the client's MCP roots when \
-                  it sends some). With no DIR and no roots, only inline text works."
+                  directories (the DIR arguments, replaced by the client's MCP roots over \
+                  stdio, only narrowed by them over HTTP; see --roots). With no DIR and no \
+                  roots, only inline text works."
 )]
 pub struct Cli {
     /// Directories whose files the tools may read (and `replace` may write).
@@ -60,6 +61,9 @@ pub struct Cli {
     /// Largest input (inline text or file) a tool accepts, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_INPUT_BYTES, env = "MCP_TEXT_MAX_INPUT_BYTES")]
     pub max_input_bytes: u64,
+
+    #[command(flatten)]
+    pub roots: RootsArgs,
 
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -74,6 +78,8 @@ const MATCHER_CACHE_ENTRIES: usize = 16;
 pub struct Config {
     /// Canonical command-line directories (the roots every session starts with).
     pub roots: Vec<PathBuf>,
+    /// What the client's roots may do to them (`--roots`).
+    pub roots_policy: RootsPolicy,
     pub max_input_bytes: u64,
 }
 
@@ -87,6 +93,7 @@ impl Config {
         })?;
         Ok(Self {
             roots: sandbox.roots().to_vec(),
+            roots_policy: cli.roots.resolve(&cli.serve, &sandbox.roots()),
             max_input_bytes: cli.max_input_bytes.max(1),
         })
     }
@@ -119,7 +126,8 @@ impl ServerFactory {
 
     /// A server for one new session, starting from the command-line roots.
     pub fn session(&self) -> TextServer {
-        let sandbox = PathSandbox::for_session(&self.config.roots);
+        let sandbox =
+            PathSandbox::for_session_with_policy(&self.config.roots, self.config.roots_policy);
         TextServer {
             tool_router: self.tool_router.clone(),
             prompt_router: self.prompt_router.clone(),
