@@ -695,9 +695,91 @@ async fn edit_file_diffs_dry_runs_and_keeps_indentation() {
     )
     .unwrap();
     ok_text(&client, "edit_file", json!({"path": code, "edits": [{"oldText": "foo();\nbar();", "newText": "foo();\n  baz();\nbar();"}]})).await;
+    // newText's 2-space step is one step of the file's 4 spaces.
     assert_eq!(
         fs::read_to_string(&code).unwrap(),
-        "    if (x) {\n        foo();\n          baz();\n        bar();\n    }\n"
+        "    if (x) {\n        foo();\n            baz();\n        bar();\n    }\n"
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn edit_file_maps_indentation_into_tab_two_four_space_and_mixed_files() {
+    let fx = Fixture::new();
+    let client = fx.client(&[]).await;
+    // (file, oldText, newText, the file after). The official server flattens
+    // every one of these onto the first line's indentation.
+    let cases = [
+        // 4-space file, 2-space edit.
+        (
+            "def f():\n    if x:\n        a()\n    return\n",
+            "  if x:\n    a()",
+            "  if y:\n    a()\n    b()\n      c()",
+            "def f():\n    if y:\n        a()\n        b()\n            c()\n    return\n",
+        ),
+        // Tab file, 4-space edit.
+        (
+            "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n",
+            "    if x {\n        a();\n    }",
+            "    if y {\n        a();\n        if z {\n            b();\n        }\n    }",
+            "fn f() {\n\tif y {\n\t\ta();\n\t\tif z {\n\t\t\tb();\n\t\t}\n\t}\n}\n",
+        ),
+        // 2-space file, 4-space edit.
+        (
+            "a:\n  b:\n    c: 1\n",
+            "    b:\n        c: 1",
+            "    b:\n        c: 2\n        d:\n            e: 3",
+            "a:\n  b:\n    c: 2\n    d:\n      e: 3\n",
+        ),
+        // 4-space file, tab edit.
+        (
+            "class A:\n    def f(self):\n        return 1\n",
+            "\tdef f(self):\n\t\treturn 1",
+            "\tdef f(self):\n\t\tif x:\n\t\t\treturn 2\n\t\treturn 1",
+            "class A:\n    def f(self):\n        if x:\n            return 2\n        return 1\n",
+        ),
+        // Mixed: tab indentation with space alignment.
+        (
+            "\tcall(a,\n\t     b);\n",
+            "call(a,\n     b);",
+            "call(a,\n     b,\n     c);",
+            "\tcall(a,\n\t     b,\n\t     c);\n",
+        ),
+        // Mixed: a 2-space and a 4-space function, each keeps its own.
+        (
+            "def f():\n  if a:\n    x()\n\ndef g():\n    if b:\n        y()\n",
+            "if a:\n  x()",
+            "if a:\n  x()\n  if c:\n    w()",
+            "def f():\n  if a:\n    x()\n    if c:\n      w()\n\ndef g():\n    if b:\n        y()\n",
+        ),
+    ];
+    for (index, (file, old, new, expected)) in cases.into_iter().enumerate() {
+        let path = fx.p(&format!("indent{index}.txt"));
+        fs::write(&path, file).unwrap();
+        ok_text(
+            &client,
+            "edit_file",
+            json!({"path": path, "edits": [{"oldText": old, "newText": new}]}),
+        )
+        .await;
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            expected,
+            "oldText {old:?}, newText {new:?}"
+        );
+    }
+    // An exact match is replaced as written, whatever its indentation.
+    let path = fx.p("exact.txt");
+    fs::write(&path, "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n").unwrap();
+    ok_text(
+        &client,
+        "edit_file",
+        json!({"path": path, "edits": [{"oldText": "\t\ta();", "newText": "\t\ta();\n    b();"}]}),
+    )
+    .await;
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "fn f() {\n\tif x {\n\t\ta();\n    b();\n\t}\n}\n"
     );
     client.cancel().await.unwrap();
 }

@@ -71,8 +71,9 @@ pub fn normalize_line_endings(text: &str) -> String {
 }
 
 /// Applies `edits` in order: an exact match of `oldText` first (its first
-/// occurrence), else a line-by-line match ignoring surrounding whitespace,
-/// whose replacement is re-indented to the file's indentation.
+/// occurrence, replaced by `newText` as is), else a line-by-line match
+/// ignoring surrounding whitespace, whose replacement is re-indented into the
+/// file's indentation (see [`reindent`]).
 pub fn apply_edits(content: &str, edits: &[EditOperation]) -> Result<String, ToolError> {
     let mut modified = content.to_owned();
     for (index, edit) in edits.iter().enumerate() {
@@ -105,6 +106,233 @@ fn leading_ws(line: &str) -> &str {
     &line[..line.len() - line.trim_start().len()]
 }
 
+/// Columns a tab counts for when tab and space indentation are compared.
+const TAB_COLUMNS: usize = 4;
+
+/// The width of an indentation in columns (a tab is [`TAB_COLUMNS`], any
+/// other whitespace character one).
+fn columns(indent: &str) -> usize {
+    indent
+        .chars()
+        .map(|c| if c == '\t' { TAB_COLUMNS } else { 1 })
+        .sum()
+}
+
+/// The indentation step of `lines`: the most common increase of indentation
+/// from one non-blank line to the next (the smaller on a tie); `None` if it
+/// never increases.
+fn indent_unit<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<usize> {
+    let mut steps: std::collections::BTreeMap<usize, usize> = Default::default();
+    let mut previous: Option<usize> = None;
+    for line in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let width = columns(leading_ws(line));
+        if let Some(before) = previous
+            && width > before
+        {
+            *steps.entry(width - before).or_default() += 1;
+        }
+        previous = Some(width);
+    }
+    // Ascending keys: on a tie `max_by_key` keeps the last, so compare
+    // counts and prefer the smaller step explicitly.
+    steps
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(step, _)| step)
+}
+
+/// How the file indents: with tabs, or with spaces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Tabs,
+    Spaces,
+}
+
+impl Style {
+    /// `width` columns of indentation in this style (tabs first, then the
+    /// spaces that do not make a whole tab).
+    fn render(self, width: usize) -> String {
+        match self {
+            Self::Tabs => "\t".repeat(width / TAB_COLUMNS) + &" ".repeat(width % TAB_COLUMNS),
+            Self::Spaces => " ".repeat(width),
+        }
+    }
+}
+
+/// The file's indentation, as the matched lines show it; where they are
+/// not indented at all, as most of the file's indented lines are.
+fn file_style<'a>(matched: &[&str], file: impl IntoIterator<Item = &'a str>) -> Style {
+    if matched.iter().any(|indent| indent.contains('\t')) {
+        return Style::Tabs;
+    }
+    if matched.iter().any(|indent| !indent.is_empty()) {
+        return Style::Spaces;
+    }
+    let (mut tabs, mut spaces) = (0usize, 0usize);
+    for line in file {
+        match line.chars().next() {
+            Some('\t') if !line.trim().is_empty() => tabs += 1,
+            Some(' ') if !line.trim().is_empty() => spaces += 1,
+            _ => {}
+        }
+    }
+    if tabs > spaces {
+        Style::Tabs
+    } else {
+        Style::Spaces
+    }
+}
+
+/// An old-text indentation and the file's indentation of the line it matched.
+struct Anchor<'a> {
+    old: &'a str,
+    old_columns: usize,
+    file: &'a str,
+}
+
+/// Re-indents `new_lines` (the replacement of a whitespace-flexible match of
+/// `old_lines` on `file_lines`) into the file's indentation.
+///
+/// Each non-blank old line says which file indentation its own indentation
+/// stands for. A new line indented like an old line gets that line's file
+/// indentation; one indented otherwise is placed from the nearest old
+/// indentation at or below it, the difference converted from the old text's
+/// indentation step to the file's (2 spaces to 4, 4 spaces to a tab, ...),
+/// so the relative indentation inside newText is kept in the file's unit.
+/// The first line always lands at the file's indentation of the first
+/// matched line (as in the official server); when newText's first line is
+/// not indented like oldText's, or oldText's indentation does not follow the
+/// file's (equal indentation matched to different ones), newText is placed
+/// from its first line alone. Blank lines become empty.
+fn reindent(
+    old_lines: &[&str],
+    file_lines: &[&str],
+    all_file_lines: &[&str],
+    new_lines: &[&str],
+) -> Vec<String> {
+    let blank_or = |line: &str, indent: String| {
+        let body = line.trim_start();
+        if body.is_empty() {
+            String::new()
+        } else {
+            indent + body
+        }
+    };
+    let unchanged = || {
+        new_lines
+            .iter()
+            .map(|l| blank_or(l, leading_ws(l).to_owned()))
+            .collect()
+    };
+    let mut anchors: Vec<Anchor> = old_lines
+        .iter()
+        .zip(file_lines)
+        .filter(|(old, _)| !old.trim().is_empty())
+        .map(|(old, file)| {
+            let old = leading_ws(old);
+            Anchor {
+                old,
+                old_columns: columns(old),
+                file: leading_ws(file),
+            }
+        })
+        .collect();
+    let (Some(first), Some(new_first)) = (
+        anchors.first(),
+        new_lines.iter().find(|l| !l.trim().is_empty()),
+    ) else {
+        return unchanged();
+    };
+    let (first_old, first_file) = (first.old, first.file);
+    let new_first = leading_ws(new_first);
+
+    let matched: Vec<&str> = anchors.iter().map(|a| a.file).collect();
+    let style = file_style(&matched, all_file_lines.iter().copied());
+    let file_unit = match style {
+        Style::Tabs => Some(TAB_COLUMNS),
+        Style::Spaces => indent_unit(file_lines.iter().copied())
+            .or_else(|| indent_unit(all_file_lines.iter().copied())),
+    };
+
+    // Sorted by old indentation (stable: line order among equals); does
+    // equal old indentation always stand for the same file indentation, and
+    // deeper for deeper?
+    anchors.sort_by_key(|a| a.old_columns);
+    let consistent = anchors.windows(2).all(|pair| {
+        if pair[0].old_columns == pair[1].old_columns {
+            pair[0].file == pair[1].file
+        } else {
+            columns(pair[0].file) < columns(pair[1].file)
+        }
+    });
+    let old_unit = || indent_unit(old_lines.iter().copied());
+    let new_unit = || indent_unit(new_lines.iter().copied());
+    let (anchors, old_unit) = if consistent && columns(new_first) == columns(first_old) {
+        if anchors.iter().all(|a| a.old == a.file) {
+            // oldText was indented as the file is: newText is too.
+            return unchanged();
+        }
+        (anchors, old_unit().or_else(new_unit))
+    } else {
+        let only = Anchor {
+            old: new_first,
+            old_columns: columns(new_first),
+            file: first_file,
+        };
+        (vec![only], new_unit().or_else(old_unit))
+    };
+
+    // Old-text columns to file columns: whole steps scaled, the rest kept.
+    let convert = |delta: usize| match (old_unit, file_unit) {
+        (Some(from), Some(to)) => delta / from * to + delta % from,
+        _ => delta,
+    };
+    new_lines
+        .iter()
+        .map(|line| {
+            let width = columns(leading_ws(line));
+            // The deepest old indentation not deeper than this line (one
+            // indented like an old line gets that line's file indentation),
+            // else the shallowest.
+            let at = anchors.partition_point(|a| a.old_columns <= width);
+            let anchor = match at {
+                0 => &anchors[0],
+                _ => {
+                    let deepest = anchors[at - 1].old_columns;
+                    &anchors[anchors.partition_point(|a| a.old_columns < deepest)]
+                }
+            };
+            let indent = if width >= anchor.old_columns {
+                anchor.file.to_owned() + &style.render(convert(width - anchor.old_columns))
+            } else {
+                let target =
+                    columns(anchor.file).saturating_sub(convert(anchor.old_columns - width));
+                shorten(anchor.file, target, style)
+            };
+            blank_or(line, indent)
+        })
+        .collect()
+}
+
+/// The first `target` columns of a file indentation (its own characters as
+/// far as they fit, then the rest in the file's style).
+fn shorten(indent: &str, target: usize, style: Style) -> String {
+    let mut kept = String::new();
+    let mut width = 0;
+    for c in indent.chars() {
+        let w = columns(c.encode_utf8(&mut [0; 4]));
+        if width + w > target {
+            break;
+        }
+        kept.push(c);
+        width += w;
+    }
+    kept + &style.render(target - width)
+}
+
 fn flexible_replace(content: &str, old: &str, new: &str) -> Option<String> {
     let old_lines: Vec<&str> = old.split('\n').collect();
     let content_lines: Vec<&str> = content.split('\n').collect();
@@ -117,47 +345,20 @@ fn flexible_replace(content: &str, old: &str, new: &str) -> Option<String> {
             .zip(&content_lines[i..])
             .all(|(o, c)| o.trim() == c.trim())
     })?;
-    let file_indent = leading_ws(content_lines[start]);
+    let end = start + old_lines.len();
     let new_lines: Vec<&str> = new.split('\n').collect();
-    // The indentation the model used for its first line is the baseline:
-    // every line keeps its indentation relative to it, re-based on the file's.
-    let base = leading_ws(new_lines[0]);
-    let reindented: Vec<String> = new_lines
-        .iter()
-        .map(|line| {
-            let body = line.trim_start();
-            if body.is_empty() {
-                return String::new();
-            }
-            let indent = leading_ws(line);
-            if let Some(extra) = indent.strip_prefix(base) {
-                return format!("{file_indent}{extra}{body}");
-            }
-            // Counted in characters: indentation may be any Unicode
-            // whitespace (U+3000 is three bytes).
-            let (width, base_width) = (indent.chars().count(), base.chars().count());
-            if width >= base_width {
-                format!("{file_indent}{}{body}", " ".repeat(width - base_width))
-            } else {
-                let keep = file_indent
-                    .chars()
-                    .count()
-                    .saturating_sub(base_width - width);
-                let kept: String = file_indent.chars().take(keep).collect();
-                format!("{kept}{body}")
-            }
-        })
-        .collect();
+    let reindented = reindent(
+        &old_lines,
+        &content_lines[start..end],
+        &content_lines,
+        &new_lines,
+    );
     let mut lines: Vec<String> = content_lines[..start]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
     lines.extend(reindented);
-    lines.extend(
-        content_lines[start + old_lines.len()..]
-            .iter()
-            .map(|s| (*s).to_owned()),
-    );
+    lines.extend(content_lines[end..].iter().map(|s| (*s).to_owned()));
     Some(lines.join("\n"))
 }
 
@@ -357,11 +558,15 @@ mod tests {
     fn flexible_match_keeps_file_and_relative_indentation() {
         let file = "    if (x) {\n        foo();\n        bar();\n    }\n";
         let out = apply_edits(file, &[edit("foo();\nbar();", "foo();\n  baz();\nbar();")]).unwrap();
-        // The official server loses the indentation here ("  baz();", "bar();").
+        // newText's one step deeper (2 spaces, its own unit) is one step of
+        // the file's (4 spaces). The official server loses the indentation
+        // here ("  baz();", "bar();").
         assert_eq!(
             out,
-            "    if (x) {\n        foo();\n          baz();\n        bar();\n    }\n"
+            "    if (x) {\n        foo();\n            baz();\n        bar();\n    }\n"
         );
+        // oldText indented unlike the file (both lines at one level): newText
+        // is placed from its first line (the official server gives 6 spaces).
         let out = apply_edits(
             file,
             &[edit("  if (x) {\n  foo();", "if (y) {\n    foo(1);")],
@@ -371,6 +576,241 @@ mod tests {
             out,
             "    if (y) {\n        foo(1);\n        bar();\n    }\n"
         );
+    }
+
+    /// (file, oldText, newText, the file after the edit). What the official
+    /// server makes of each is in the comment above it.
+    const REINDENT_CASES: [(&str, &str, &str, &str); 12] = [
+        // A 4-space file edited with 2-space text.
+        // Official: "    if y:\n    a()\n    b()\n      c()".
+        (
+            "def f():\n    if x:\n        a()\n    return\n",
+            "  if x:\n    a()",
+            "  if y:\n    a()\n    b()\n      c()",
+            "def f():\n    if y:\n        a()\n        b()\n            c()\n    return\n",
+        ),
+        // A tab file edited with 4-space text.
+        // Official: "\tif y {\n\ta();\n\t    if z {\n            b();\n        }\n    }".
+        (
+            "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n",
+            "    if x {\n        a();\n    }",
+            "    if y {\n        a();\n        if z {\n            b();\n        }\n    }",
+            "fn f() {\n\tif y {\n\t\ta();\n\t\tif z {\n\t\t\tb();\n\t\t}\n\t}\n}\n",
+        ),
+        // A tab file edited with 2-space text.
+        // Official: "\tif y {\n\ta();\n\t  b();\n      c();\n  }".
+        (
+            "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n",
+            "  if x {\n    a();\n  }",
+            "  if y {\n    a();\n    b();\n      c();\n  }",
+            "fn f() {\n\tif y {\n\t\ta();\n\t\tb();\n\t\t\tc();\n\t}\n}\n",
+        ),
+        // A 2-space file edited with 4-space text.
+        // Official: "  b:\n  c: 2\n        d:\n            e: 3".
+        (
+            "a:\n  b:\n    c: 1\n",
+            "    b:\n        c: 1",
+            "    b:\n        c: 2\n        d:\n            e: 3",
+            "a:\n  b:\n    c: 2\n    d:\n      e: 3\n",
+        ),
+        // A 4-space file edited with tab text.
+        // Official: "    def f(self):\n    if x:\n\t\t\treturn 2\n\t\treturn 1".
+        (
+            "class A:\n    def f(self):\n        return 1\n",
+            "\tdef f(self):\n\t\treturn 1",
+            "\tdef f(self):\n\t\tif x:\n\t\t\treturn 2\n\t\treturn 1",
+            "class A:\n    def f(self):\n        if x:\n            return 2\n        return 1\n",
+        ),
+        // Mixed: tabs, then spaces aligning a continuation line.
+        // Official: "\tcall(a,\n\tb,\n     c);".
+        (
+            "\tcall(a,\n\t     b);\n",
+            "call(a,\n     b);",
+            "call(a,\n     b,\n     c);",
+            "\tcall(a,\n\t     b,\n\t     c);\n",
+        ),
+        // Mixed: a 2-space function and a 4-space one; each keeps its own.
+        // Official: "    if c:\n    y()\n    if d:\n        z()".
+        (
+            "def f():\n  if a:\n    x()\n\ndef g():\n    if b:\n        y()\n",
+            "if b:\n    y()",
+            "if c:\n    y()\n    if d:\n        z()",
+            "def f():\n  if a:\n    x()\n\ndef g():\n    if c:\n        y()\n        if d:\n            z()\n",
+        ),
+        // Official: "  if a:\n  x()\n  if c:\n    w()".
+        (
+            "def f():\n  if a:\n    x()\n\ndef g():\n    if b:\n        y()\n",
+            "if a:\n  x()",
+            "if a:\n  x()\n  if c:\n    w()",
+            "def f():\n  if a:\n    x()\n    if c:\n      w()\n\ndef g():\n    if b:\n        y()\n",
+        ),
+        // newText without indentation: its first line takes the file's.
+        // Official: the same.
+        (
+            "def f():\n    return x\n",
+            "\treturn x",
+            "return y",
+            "def f():\n    return y\n",
+        ),
+        // Lines dedented below oldText, converted too.
+        // Official: "    return 1\n\ndef g():\n  pass".
+        (
+            "def f():\n    return 1\n",
+            "  return 1  ",
+            "  return 1\n\ndef g():\n  pass",
+            "def f():\n    return 1\n\ndef g():\n    pass\n",
+        ),
+        // oldText indented as the file is (only trailing space differs):
+        // newText is kept as written, its 2-space alignment too.
+        // Official: the same.
+        (
+            "def f():\n    x = 1\n    y = 2\n",
+            "    x = 1 \n    y = 2",
+            "    x = 1\n    y = [\n      3]",
+            "def f():\n    x = 1\n    y = [\n      3]\n",
+        ),
+        // Blank lines become empty, whatever whitespace they had.
+        // Official: "\tif y {\n  \n\ta();\n\t}" (the blank line kept as sent).
+        (
+            "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n",
+            "  if x {\n    a();\n  }",
+            "  if y {\n  \n    a();\n  }",
+            "fn f() {\n\tif y {\n\n\t\ta();\n\t}\n}\n",
+        ),
+    ];
+
+    #[test]
+    fn flexible_match_maps_indentation_into_the_files() {
+        for (file, old, new, expected) in REINDENT_CASES {
+            assert!(!file.contains(old), "{old:?} must not match exactly");
+            let out = apply_edits(file, &[edit(old, new)]).unwrap();
+            assert_eq!(
+                out, expected,
+                "file {file:?}, oldText {old:?}, newText {new:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn exact_matches_are_replaced_as_written() {
+        // Even where newText's indentation differs from the file's.
+        let file = "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n";
+        let out = apply_edits(file, &[edit("\t\ta();", "\t\ta();\n    b();")]).unwrap();
+        assert_eq!(out, "fn f() {\n\tif x {\n\t\ta();\n    b();\n\t}\n}\n");
+        let file = "    a\n        b\n";
+        let out = apply_edits(file, &[edit("a\n        b", "a\n  b\n\tc")]).unwrap();
+        assert_eq!(out, "    a\n  b\n\tc\n");
+    }
+
+    #[test]
+    fn indentation_helpers() {
+        assert_eq!(columns(""), 0);
+        assert_eq!(columns("\t  "), TAB_COLUMNS + 2);
+        assert_eq!(columns("\u{3000}"), 1);
+        assert_eq!(indent_unit(["a", "  b", "    c", "  d", "e"]), Some(2));
+        assert_eq!(
+            indent_unit(["a", "    b", "", "    c", "      d", "        e"]),
+            Some(2)
+        );
+        assert_eq!(
+            indent_unit(["a", "    b", "a", "    b", "      c"]),
+            Some(4)
+        );
+        assert_eq!(
+            indent_unit(["a", "  b", "a", "    b"]),
+            Some(2),
+            "a tie: the smaller"
+        );
+        assert_eq!(indent_unit(["  a", "  b", "a"]), None);
+        assert_eq!(Style::Tabs.render(9), "\t\t ");
+        assert_eq!(Style::Spaces.render(3), "   ");
+        assert_eq!(shorten("\t\t", 4, Style::Tabs), "\t");
+        assert_eq!(shorten("\t\t", 6, Style::Tabs), "\t  ");
+        assert_eq!(shorten("        ", 2, Style::Spaces), "  ");
+        assert_eq!(shorten("\u{3000}\u{3000}", 1, Style::Spaces), "\u{3000}");
+    }
+
+    #[test]
+    fn reindent_keeps_bodies_and_lines_on_generated_edits() {
+        // The edit_matching fuzz target's specification, on a deterministic
+        // sample: whatever the indentation, only indentation changes.
+        let indents = [
+            "", " ", "  ", "\t", "    ", "\t  ", "        ", "\u{3000}", "\t\t",
+        ];
+        let bodies = ["a", "b()", "{", "}", "", "c d"];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let file_lines: Vec<String> = (0..1 + next(8))
+                .map(|_| {
+                    format!(
+                        "{}{}",
+                        indents[next(indents.len())],
+                        bodies[next(bodies.len())]
+                    )
+                })
+                .collect();
+            let file = file_lines.join("\n");
+            let start = next(file_lines.len());
+            let len = 1 + next(file_lines.len() - start);
+            let old: Vec<String> = file_lines[start..start + len]
+                .iter()
+                .map(|l| format!("{}{}", indents[next(indents.len())], l.trim()))
+                .collect();
+            let old = old.join("\n");
+            let new: Vec<String> = (0..1 + next(6))
+                .map(|_| {
+                    format!(
+                        "{}{}",
+                        indents[next(indents.len())],
+                        bodies[next(bodies.len())]
+                    )
+                })
+                .collect();
+            let new_text = new.join("\n");
+            let Ok(out) = apply_edits(&file, &[edit(&old, &new_text)]) else {
+                continue; // an empty oldText or an unmatched one
+            };
+            if file.contains(&old) {
+                continue; // exact: replaced as written
+            }
+            checked += 1;
+            let out: Vec<&str> = out.split('\n').collect();
+            let (lines, old_n) = (
+                file.split('\n').collect::<Vec<_>>(),
+                old.split('\n').count(),
+            );
+            let at = (0..=lines.len() - old_n)
+                .find(|&i| {
+                    old.split('\n')
+                        .zip(&lines[i..])
+                        .all(|(o, c)| o.trim() == c.trim())
+                })
+                .unwrap();
+            assert_eq!(
+                out.len(),
+                lines.len() - old_n + new.len(),
+                "{file:?} {old:?} {new_text:?}"
+            );
+            assert_eq!(&out[..at], &lines[..at]);
+            assert_eq!(&out[at + new.len()..], &lines[at + old_n..]);
+            for (got, want) in out[at..at + new.len()].iter().zip(&new) {
+                let body = want.trim_start();
+                if body.is_empty() {
+                    assert_eq!(*got, "");
+                } else {
+                    let indent = got.strip_suffix(body).unwrap();
+                    assert!(indent.chars().all(char::is_whitespace), "{got:?}");
+                }
+            }
+        }
+        assert!(checked > 1000, "only {checked} flexible matches");
     }
 
     #[test]
