@@ -924,3 +924,110 @@ fn logging_follows_the_client_level_and_long_hashes_report_progress() {
     assert!(values.iter().all(|(p, total)| p <= total), "{values:?}");
     raw.close().unwrap();
 }
+
+// Hardening regressions: hostile sizes and nesting get a clear tool error
+// (or a bounded result), and the server keeps answering.
+
+/// The server still answers an ordinary call.
+async fn still_answers(c: &Client) {
+    let r = ok(
+        c,
+        "text_stats",
+        json!({"text": "still here", "tokenizers": []}),
+    )
+    .await;
+    assert_eq!(r["words"], 2);
+}
+
+/// Regression: about 3,000 nested tags (18 KB of `<b><i>`) overflowed the
+/// worker's stack in htmd's recursive walk and aborted the server; 50,000
+/// nested divs took 13 s (html5ever's scope checks are quadratic in the
+/// depth) before the abort. Now the parse stops at 512 levels with a clear
+/// error, quickly, whatever the depth.
+#[tokio::test]
+async fn deeply_nested_html_is_refused_and_the_server_lives() {
+    let c = client().await;
+    for (open, close) in [
+        ("<b><i>", "</i></b>"),
+        ("<div>", "</div>"),
+        ("<ul><li>", "</li></ul>"),
+        ("<blockquote>", "</blockquote>"),
+        ("<table><tr><td>", "</td></tr></table>"),
+    ] {
+        for n in [3_000, 100_000] {
+            let html = format!("{}x{}", open.repeat(n), close.repeat(n));
+            let started = std::time::Instant::now();
+            let e = err(
+                &c,
+                "html_to_markdown",
+                json!({"text": html, "main_content": false}),
+            )
+            .await;
+            assert!(
+                e.contains("nested more than 512 levels deep"),
+                "{open} x{n}: {e}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{open} x{n} took {:?}",
+                started.elapsed()
+            );
+        }
+        still_answers(&c).await;
+    }
+    // Nesting within the cap still converts.
+    let html = format!("{}deep{}", "<div>".repeat(500), "</div>".repeat(500));
+    let r = ok(&c, "html_to_markdown", json!({"text": html})).await;
+    assert_eq!(r["markdown"]["text"], "deep");
+    c.cancel().await.unwrap();
+}
+
+/// Regression: unclosed `<main>` tags made the main-content search
+/// quadratic (100,000 of them ran past 30 s), sibling inline tags made
+/// htmd's merge quadratic, and table foster parenting made rcdom's
+/// insertions quadratic. Each is now one pass.
+#[tokio::test]
+async fn html_with_many_siblings_converts_in_linear_time() {
+    let c = client().await;
+    let started = std::time::Instant::now();
+    let r = ok(
+        &c,
+        "html_to_markdown",
+        // (Inside a script, so that the parser does not nest them.)
+        json!({"text": format!("<script>{}</script><p>text</p>", "<main>".repeat(100_000))}),
+    )
+    .await;
+    assert_eq!(r["source"], "document");
+    assert_eq!(r["markdown"]["text"], "text");
+    let r = ok(
+        &c,
+        "html_to_markdown",
+        json!({"text": "<b>x</b>".repeat(100_000), "main_content": false}),
+    )
+    .await;
+    assert_eq!(r["markdown"]["total_chars"], 100_004);
+    let r = ok(
+        &c,
+        "html_to_markdown",
+        json!({"text": format!("<table>{}", "<i>x</i>".repeat(100_000)), "main_content": false}),
+    )
+    .await;
+    assert_eq!(r["markdown"]["total_chars"], 100_002);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // Lists nested 200 deep around 20,000 paragraphs: each line would be
+    // indented 800 columns and copied at every level; refused up front.
+    let html = format!("{}{}", "<ul><li>".repeat(200), "<p>a</p>".repeat(20_000));
+    let e = err(
+        &c,
+        "html_to_markdown",
+        json!({"text": html, "main_content": false}),
+    )
+    .await;
+    assert!(e.contains("flatten the nesting"), "{e}");
+    still_answers(&c).await;
+    c.cancel().await.unwrap();
+}

@@ -17,6 +17,12 @@ use crate::TextServer;
 pub const DEFAULT_MAX_LENGTH: usize = 20_000;
 /// Default page size of a list result (matches, chunks, items), in entries.
 pub const DEFAULT_LIMIT: usize = 100;
+/// Results (before paging) may be this many times the input limit
+/// (`--max-input-bytes`): room for the transforms that grow text (CRLF line
+/// endings, tabs to spaces, pretty-printing), not for blowups. Work that
+/// would make more is refused before it allocates.
+pub const OUTPUT_FACTOR: u64 = 4;
+
 /// Largest structured result also sent as JSON text (for clients that only
 /// read the text content); larger ones are sent once, in structuredContent.
 pub const TEXT_COPY_LIMIT: usize = 64 * 1024;
@@ -41,6 +47,12 @@ pub struct Loaded {
 }
 
 impl TextServer {
+    /// The most bytes one result may hold before paging: [`OUTPUT_FACTOR`]
+    /// times the input limit (128 MiB by default).
+    pub fn output_cap(&self) -> usize {
+        output_cap(self.config.max_input_bytes)
+    }
+
     /// A user path through the sandbox, for reading.
     pub fn resolve(&self, user_path: &str) -> ToolResult<PathBuf> {
         self.sandbox
@@ -137,6 +149,11 @@ impl TextServer {
             }
         }
     }
+}
+
+/// [`OUTPUT_FACTOR`] times `max_input_bytes`, as a `usize`.
+pub fn output_cap(max_input_bytes: u64) -> usize {
+    usize::try_from(max_input_bytes.saturating_mul(OUTPUT_FACTOR)).unwrap_or(usize::MAX)
 }
 
 fn check_size(size: u64, limit: u64, what: &str) -> ToolResult<()> {

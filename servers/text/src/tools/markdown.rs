@@ -156,8 +156,9 @@ impl TextServer {
             start_index: p.start_index,
             max_length: p.max_length,
         };
+        let cap = self.output_cap();
         let out = blocking_unless_small(loaded.text.len(), move || {
-            html_to_markdown(&loaded.text, main_only, &paging)
+            html_to_markdown(&loaded.text, main_only, &paging, cap)
         })
         .await?;
         data(&out)
@@ -370,22 +371,25 @@ pub fn plain_text(markdown: &str) -> String {
     out.trim_end().to_owned()
 }
 
-/// The part of `html` to convert: the first `<main>` or `<article>`
-/// element (as a string slice), else the whole document.
+/// The part of `html` to convert: from the first `<main>` (else
+/// `<article>`) tag to the last closing tag of the same name after it (as a
+/// string slice), else the whole document. One pass per tag: the last
+/// closing tag is found once, and only an opening tag before it can start
+/// the part.
 fn main_part(html: &str) -> (&str, &'static str) {
     let lower = html.to_ascii_lowercase();
     for tag in ["main", "article"] {
+        let close = format!("</{tag}>");
+        let Some(last_close) = lower.rfind(&close) else {
+            continue;
+        };
         let open = format!("<{tag}");
         let mut from = 0;
-        while let Some(pos) = lower[from..].find(&open) {
+        while let Some(pos) = lower[from..last_close].find(&open) {
             let start = from + pos;
             let after = lower.as_bytes().get(start + open.len()).copied();
             if matches!(after, Some(b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')) {
-                let close = format!("</{tag}>");
-                if let Some(end) = lower[start..].rfind(&close) {
-                    let end = start + end + close.len();
-                    return (&html[start..end], tag);
-                }
+                return (&html[start..last_close + close.len()], tag);
             }
             from = start + open.len();
         }
@@ -411,6 +415,7 @@ pub fn html_to_markdown(
     html: &str,
     main_only: bool,
     paging: &TextPaging,
+    output_cap: usize,
 ) -> ToolResult<HtmlOutput> {
     let title = title_of(html);
     let (part, source) = if main_only {
@@ -422,10 +427,10 @@ pub fn html_to_markdown(
     if main_only {
         skip.extend(CHROME_TAGS);
     }
-    let converter = htmd::HtmlToMarkdown::builder().skip_tags(skip).build();
-    let markdown = converter
-        .convert(part)
-        .map_err(|e| ToolError::new(format!("cannot convert the HTML: {e}")))?;
+    let converter = htmd::HtmlToMarkdown::builder()
+        .skip_tags(skip.clone())
+        .build();
+    let markdown = super::html::to_markdown(part, &converter, &skip, output_cap)?;
     Ok(HtmlOutput {
         title,
         source: source.to_owned(),
@@ -436,6 +441,8 @@ pub fn html_to_markdown(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CAP: usize = 128 << 20;
 
     const DOC: &str = "# Title\n\nSome *text* with a [link](https://a.example \"T\").\n\n## Part two\n\n- one\n- two\n\n```rust\nfn main() {}\n```\n\n![alt text](img.png)\n";
 
@@ -482,7 +489,7 @@ mod tests {
         let page = "<html><head><title>My &amp; Page</title><style>x{}</style></head><body>\
             <nav><a href=\"/\">Home</a></nav><main><h1>Hello</h1><p>See <a href=\"https://x.example/\">this</a>.</p>\
             <script>alert(1)</script></main><footer>foot</footer></body></html>";
-        let out = html_to_markdown(page, true, &TextPaging::default()).unwrap();
+        let out = html_to_markdown(page, true, &TextPaging::default(), CAP).unwrap();
         assert_eq!(out.title.as_deref(), Some("My & Page"));
         assert_eq!(out.source, "main");
         let md = out.markdown.text;
@@ -492,7 +499,7 @@ mod tests {
             !md.contains("Home") && !md.contains("alert") && !md.contains("foot"),
             "{md}"
         );
-        let all = html_to_markdown(page, false, &TextPaging::default()).unwrap();
+        let all = html_to_markdown(page, false, &TextPaging::default(), CAP).unwrap();
         assert!(all.markdown.text.contains("Home"));
     }
 }

@@ -6,6 +6,7 @@ pub mod data;
 pub mod diff;
 pub mod encode;
 pub mod extract;
+pub mod html;
 pub mod markdown;
 pub mod matcher;
 pub mod search;
