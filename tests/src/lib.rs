@@ -193,6 +193,14 @@ impl RawStdio {
         Ok(())
     }
 
+    /// Writes bytes as they are (no newline added).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let stdin = self.stdin.as_mut().context("stdin closed")?;
+        stdin.write_all(bytes)?;
+        stdin.flush()?;
+        Ok(())
+    }
+
     /// The capacity of the pipe on the server's stdin, in bytes.
     pub fn stdin_pipe_capacity(&self) -> anyhow::Result<usize> {
         use std::os::fd::AsRawFd;
@@ -220,11 +228,15 @@ impl RawStdio {
 
     /// The next stdout line, parsed; every stdout line must be JSON.
     pub fn recv(&mut self) -> anyhow::Result<Value> {
-        let line = self
-            .lines
-            .recv_timeout(DEADLINE)
-            .context("no answer from the server in time")?;
+        let line = self.recv_line()?;
         serde_json::from_str(&line).with_context(|| format!("stdout line is not JSON: {line:?}"))
+    }
+
+    /// The next stdout line as it was written.
+    pub fn recv_line(&mut self) -> anyhow::Result<String> {
+        self.lines
+            .recv_timeout(DEADLINE)
+            .context("no answer from the server in time")
     }
 
     /// Reads until the response with `id`, returning it and what came before.
@@ -267,6 +279,16 @@ impl RawStdio {
     ) -> anyhow::Result<(Value, Vec<Value>)> {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
         self.recv_response(&json!(id))
+    }
+
+    /// Closes stdin (EOF for the server) and keeps reading its stdout.
+    pub fn close_input(&mut self) {
+        drop(self.stdin.take());
+    }
+
+    /// Waits for the process to exit (after [`RawStdio::close_input`]).
+    pub fn wait(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        wait_with_deadline(&mut self.child)
     }
 
     /// Closes stdin and waits for the process to exit.

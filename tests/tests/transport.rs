@@ -179,6 +179,125 @@ fn stdio_exits_cleanly_on_eof() {
     assert!(status.success(), "exit status {status}");
 }
 
+/// A script that closes stdin right after its last request still gets every
+/// answer whole (the answer is larger than the pipe, so the writer is still
+/// writing when input ends).
+#[test]
+fn answers_are_written_whole_after_stdin_closes() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    server.initialize().unwrap();
+    let bytes = 5 * 1024 * 1024;
+    for id in [2, 3] {
+        server
+            .send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                          "params": {"name": "big_text", "arguments": {"bytes": bytes}}}))
+            .unwrap();
+    }
+    server.close_input();
+    for id in [2, 3] {
+        let (answer, _) = server.recv_response(&json!(id)).unwrap();
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+        assert_eq!(text.len(), bytes, "answer {id} was cut");
+    }
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+/// A request the server is waiting on the client for, when the client
+/// closes its input: the call is answered (with the failure), not dropped.
+#[test]
+fn a_call_waiting_on_the_client_is_answered_at_eof() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    server.initialize().unwrap();
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "ask_client", "arguments": {}}}))
+        .unwrap();
+    let ask = server.recv().unwrap();
+    assert_eq!(ask["method"], "roots/list", "{ask}");
+    server.close_input();
+    let (answer, _) = server.recv_response(&json!(2)).unwrap();
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+/// The same id again while the first request is in progress: the duplicate
+/// gets -32600, and the first still gets its own answer.
+#[test]
+fn a_duplicate_in_flight_id_is_refused_and_the_first_still_answered() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    server.initialize().unwrap();
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "ask_client", "arguments": {}}}))
+        .unwrap();
+    let ask = server.recv().unwrap();
+    assert_eq!(ask["method"], "roots/list", "{ask}");
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
+        .unwrap();
+    let duplicate = server.recv().unwrap();
+    assert_eq!(duplicate["id"], 2, "{duplicate}");
+    assert_eq!(duplicate["error"]["code"], -32600, "{duplicate}");
+    let message = duplicate["error"]["message"].as_str().unwrap();
+    assert!(message.contains("already used"), "{message}");
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"roots": []}}))
+        .unwrap();
+    let (first, _) = server.recv_response(&json!(2)).unwrap();
+    assert_eq!(first["result"]["content"][0]["text"], "0 roots", "{first}");
+    // Once answered, the id is free again.
+    let again = server.request(2, "ping", json!({})).unwrap();
+    assert!(again.get("result").is_some(), "{again}");
+}
+
+/// Ids are echoed exactly as sent, even when no 64-bit integer holds them;
+/// batches get one clear -32600.
+#[test]
+fn stdio_ids_are_echoed_exactly_and_batches_refused() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    server.initialize().unwrap();
+    let big = "123456789012345678901234567890";
+    server
+        .send_line(&format!(
+            r#"{{"jsonrpc":"2.0","id":{big},"method":"ping"}}"#
+        ))
+        .unwrap();
+    // The raw line: a parsed Value would round the id.
+    let line = server.recv_line().unwrap();
+    assert!(line.contains(&format!(r#""id":{big},"#)), "{line}");
+    assert!(line.contains("-32600"), "{line}");
+    server
+        .send_line(r#"{"jsonrpc":"2.0","id":"after","method":"ping"}"#)
+        .unwrap();
+    let (after, _) = server.recv_response(&json!("after")).unwrap();
+    assert!(after.get("result").is_some(), "{after}");
+    server
+        .send_line(r#"[{"jsonrpc":"2.0","id":5,"method":"ping"}]"#)
+        .unwrap();
+    let batch = server.recv().unwrap();
+    assert_eq!(batch["error"]["code"], -32600, "{batch}");
+    let message = batch["error"]["message"].as_str().unwrap();
+    assert!(message.contains("batch"), "{message}");
+}
+
+/// An oversized last line with no newline before EOF is still answered.
+#[test]
+fn an_oversized_unterminated_last_line_is_answered() {
+    let mut server = RawStdio::spawn(testserver(), &["--max-message-bytes", "1000"]).unwrap();
+    server.initialize().unwrap();
+    let line = format!(
+        r#"{{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{}"}}}}}}"#,
+        "a".repeat(3000)
+    );
+    server.send_raw(line.as_bytes()).unwrap();
+    server.close_input();
+    let (answer, _) = server.recv_response(&json!(77)).unwrap();
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert!(server.wait().unwrap().success());
+}
+
 #[test]
 fn progress_notifications_reach_the_client() {
     let mut server = RawStdio::spawn(testserver(), &[]).unwrap();

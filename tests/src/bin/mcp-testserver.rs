@@ -112,6 +112,19 @@ impl TestServer {
         Ok(content::text("x".repeat(p.bytes)))
     }
 
+    /// Holds the call in progress until the client answers (tests that
+    /// need a request in flight for as long as they choose).
+    #[tool(description = "Ask the client for its roots; return how many it has.")]
+    #[allow(deprecated)] // roots/list: deprecated in 2026-07-28, still used by clients
+    async fn ask_client(&self, context: RequestContext<RoleServer>) -> ToolResult<String> {
+        let roots = context
+            .peer
+            .list_roots()
+            .await
+            .map_err(|e| ToolError::new(format!("the client did not answer: {e}")))?;
+        Ok(format!("{} roots", roots.roots.len()))
+    }
+
     #[tool(description = "Report `steps` progress notifications, then return.")]
     async fn progress(
         &self,
@@ -144,7 +157,7 @@ impl ServerHandler for TestServer {
                 "mcp-testserver",
                 env!("CARGO_PKG_VERSION"),
             ))
-            .with_instructions("A test server: echo, add, crash, big_text, progress.")
+            .with_instructions("A test server: echo, add, crash, big_text, ask_client, progress.")
     }
 }
 

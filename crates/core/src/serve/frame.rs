@@ -75,6 +75,11 @@ impl Frame {
         }
     }
 
+    /// Bytes in the line.
+    pub fn byte_len(&self) -> usize {
+        self.runs.iter().map(Vec::len).sum()
+    }
+
     pub fn runs(&self) -> &[Vec<u8>] {
         &self.runs
     }

@@ -81,22 +81,26 @@ pub async fn serve_stdio<S: ServerHandler>(server: S, args: &ServeArgs) -> anyho
     let _stop_trimmer = idle_ct.drop_guard();
     let transport =
         StdioTransport::with_trimmer(read, write, args.max_message_bytes, Some(trimmer));
-    let running = match rmcp::serve_server(server, transport).await {
-        Ok(running) => running,
-        Err(e) => {
-            // The client went away before a session started (EOF): not an error.
-            tracing::info!("no session started: {e}");
-            return Ok(());
-        }
+    let flushed = transport.flushed();
+    let session = async {
+        let running = match rmcp::serve_server(server, transport).await {
+            Ok(running) => running,
+            Err(e) => {
+                // The client went away before a session started (EOF): not an error.
+                tracing::info!("no session started: {e}");
+                return;
+            }
+        };
+        let quit = running.waiting().await;
+        tracing::info!("session ended: {quit:?}");
     };
-    let ct = running.cancellation_token();
+    // Every answer asked for is written whole before the process exits:
+    // the session ends once the requests read are answered, then the
+    // writer drains what is queued for stdout.
     tokio::select! {
-        quit = running.waiting() => {
-            tracing::info!("session ended: {quit:?}");
-        }
+        () = async { session.await; flushed.await } => {}
         () = shutdown_signal() => {
             tracing::info!("signal received, shutting down");
-            ct.cancel();
         }
     }
     Ok(())

@@ -4,18 +4,35 @@
 //! unparsable input, so a client waits forever. This one answers both with a
 //! JSON-RPC error, batches writes (one flush per burst of responses, not per
 //! message) and keeps stdout for protocol bytes only.
+//!
+//! It also keeps the promises rmcp cannot see from inside its loop:
+//! - every request read is answered before the session ends: at EOF,
+//!   `receive` holds the session open until the requests in progress are
+//!   answered (rmcp would give them 5 s), and [`StdioTransport::flushed`]
+//!   lets the caller wait until the last byte is written;
+//! - a request reusing the id of one still in progress gets `-32600`
+//!   instead of taking over the first one's answer;
+//! - back-pressure: while more than [`MAX_QUEUED_BYTES`] of answers wait
+//!   for a slow reader, or [`MAX_IN_FLIGHT`] requests are in progress, no
+//!   more input is read.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use rmcp::RoleServer;
-use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorData, GetMeta, JsonRpcMessage,
+    ProtocolVersion, RequestId,
+};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
-use rmcp::transport::Transport;
-use serde_json::{Value, json};
+use rmcp::{RoleServer, transport::Transport};
+use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use super::frame::Frame;
 use crate::heap::HeapTrimmer;
@@ -46,6 +63,28 @@ pub fn widen_pipes() {
 /// How much of an oversized line is kept to find its `id`.
 const ID_SNIFF_BYTES: usize = 4096;
 
+/// Answers waiting for a slow reader beyond which no more input is read.
+/// One answer larger than this still goes out whole.
+pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+
+/// Requests in progress beyond which no more input is read (each holds its
+/// arguments and a task until it is answered).
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// At EOF, how long past the per-call deadline the session waits for the
+/// requests still in progress (a handler that never answers must not hold
+/// the process forever).
+const EOF_GRACE: Duration = Duration::from_secs(5);
+
+/// What the transport and its writer task share.
+#[derive(Default)]
+struct Outbox {
+    /// Bytes queued for stdout and not yet written.
+    queued: AtomicUsize,
+    /// Woken each time the writer has written a burst.
+    written: Notify,
+}
+
 pub struct StdioTransport<R> {
     reader: BufReader<R>,
     /// The line being read. It lives here, not in `read_line`, because rmcp
@@ -58,6 +97,17 @@ pub struct StdioTransport<R> {
     oversized: Option<(Vec<u8>, usize)>,
     max_line: usize,
     out: mpsc::UnboundedSender<Frame>,
+    outbox: Arc<Outbox>,
+    /// Cancelled when the writer has written everything and stopped.
+    writer_done: CancellationToken,
+    /// Ids of the client's requests read and not yet answered.
+    in_progress: HashSet<RequestId>,
+    /// Ids of our requests to the client not yet answered by it.
+    awaiting_client: HashSet<RequestId>,
+    /// Input is over (EOF or a read error).
+    eof: bool,
+    /// Until when, after EOF, the session waits for answers in progress.
+    eof_deadline: Option<tokio::time::Instant>,
     /// Until a lifecycle starts (initialize, or a request with inline
     /// protocol metadata), rmcp ends the session on anything but a request;
     /// such stray messages are dropped here instead.
@@ -79,7 +129,15 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
         trimmer: Option<Arc<HeapTrimmer>>,
     ) -> Self {
         let (out, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(write, rx, trimmer));
+        let outbox = Arc::new(Outbox::default());
+        let writer_done = CancellationToken::new();
+        tokio::spawn(write_loop(
+            write,
+            rx,
+            outbox.clone(),
+            writer_done.clone(),
+            trimmer,
+        ));
         Self {
             reader: BufReader::with_capacity(64 * 1024, read),
             line: Vec::new(),
@@ -87,21 +145,66 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
             oversized: None,
             max_line,
             out,
+            outbox,
+            writer_done,
+            in_progress: HashSet::new(),
+            awaiting_client: HashSet::new(),
+            eof: false,
+            eof_deadline: None,
             lifecycle_started: false,
         }
     }
 
-    fn send_raw(&self, value: &Value) {
-        let bytes = serde_json::to_vec(value).unwrap_or_default();
-        let _ = self.out.send(Frame::from_bytes(bytes));
+    /// Resolves once everything sent has been written to the pipe and the
+    /// writer has stopped (after the transport is dropped), or writing
+    /// failed. The caller awaits it before the process exits, so that no
+    /// answer is cut.
+    pub fn flushed(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.writer_done.clone().cancelled_owned()
     }
 
-    fn send_error(&self, id: Value, code: i64, message: &str) {
-        self.send_raw(&json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": {"code": code, "message": message},
-        }));
+    fn queue(&self, frame: Frame) -> bool {
+        let len = frame.byte_len();
+        self.outbox.queued.fetch_add(len, Ordering::Relaxed);
+        if self.out.send(frame).is_err() {
+            self.outbox.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Answers with an error; `id` is the request's id as it was sent
+    /// (raw JSON text, echoed exactly), or `None` for `null`.
+    fn send_error(&self, id: Option<&str>, code: i64, message: &str) {
+        let error = serde_json::json!({"code": code, "message": message});
+        let line = format!(
+            r#"{{"jsonrpc":"2.0","id":{},"error":{error}}}"#,
+            id.unwrap_or("null")
+        );
+        self.queue(Frame::from_bytes(line.into_bytes()));
+    }
+
+    /// Waits while too much output is queued or too many requests are in
+    /// progress (cancel-safe: nothing is consumed).
+    async fn wait_for_room(&mut self) {
+        loop {
+            let written = self.outbox.written.notified();
+            tokio::pin!(written);
+            written.as_mut().enable();
+            let busy = self.outbox.queued.load(Ordering::Relaxed) > MAX_QUEUED_BYTES
+                || self.in_progress.len() >= MAX_IN_FLIGHT;
+            if !busy {
+                return;
+            }
+            if self.in_progress.len() >= MAX_IN_FLIGHT
+                && self.outbox.queued.load(Ordering::Relaxed) <= MAX_QUEUED_BYTES
+            {
+                // Room comes when an answer is sent, which rmcp does
+                // outside `receive`: it drops this future and calls again.
+                std::future::pending::<()>().await;
+            }
+            written.await;
+        }
     }
 
     /// Reads one line into `self.line`. Returns `Ok(false)` at EOF.
@@ -117,10 +220,14 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
             loop {
                 let available = self.reader.fill_buf().await?;
                 if available.is_empty() {
-                    // EOF: an unterminated last line is still a message.
-                    let partial = self.oversized.take().is_none() && !self.line.is_empty();
+                    // EOF: an unterminated last line is still a message,
+                    // and an oversized one is still answered.
                     self.line_done = true;
-                    return Ok(partial);
+                    if let Some((prefix, seen)) = self.oversized.take() {
+                        self.answer_oversized(&prefix, seen);
+                        return Ok(false);
+                    }
+                    return Ok(!self.line.is_empty());
                 }
                 let newline = available.iter().position(|b| *b == b'\n');
                 let take = newline.map_or(available.len(), |i| i + 1);
@@ -144,24 +251,26 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
             self.line_done = true;
             match self.oversized.take() {
                 None => return Ok(true),
-                Some((prefix, seen)) => {
-                    let id = sniff_id(&prefix).unwrap_or(Value::Null);
-                    tracing::warn!(
-                        bytes = seen,
-                        limit = self.max_line,
-                        "message over the size limit"
-                    );
-                    self.send_error(
-                        id,
-                        -32600,
-                        &format!(
-                            "Invalid request: message of at least {seen} bytes exceeds the {}-byte limit (raise it with --max-message-bytes)",
-                            self.max_line
-                        ),
-                    );
-                }
+                Some((prefix, seen)) => self.answer_oversized(&prefix, seen),
             }
         }
+    }
+
+    fn answer_oversized(&self, prefix: &[u8], seen: usize) {
+        let id = sniff_id(prefix);
+        tracing::warn!(
+            bytes = seen,
+            limit = self.max_line,
+            "message over the size limit"
+        );
+        self.send_error(
+            id.as_deref(),
+            -32600,
+            &format!(
+                "Invalid request: message of at least {seen} bytes exceeds the {}-byte limit (raise it with --max-message-bytes)",
+                self.max_line
+            ),
+        );
     }
 
     /// Parses the current line; answers what cannot be parsed.
@@ -173,32 +282,106 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
+        if line.first() == Some(&b'[') && serde_json::from_slice::<&RawValue>(line).is_ok() {
+            self.send_error(
+                None,
+                -32600,
+                "Invalid request: JSON-RPC batches (arrays) are not part of the Model Context Protocol; send one message per line",
+            );
+            return None;
+        }
         match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
             Ok(msg) => Some(msg),
             Err(e) if e.is_syntax() || e.is_eof() => {
                 tracing::debug!("unparsable message: {e}");
-                self.send_error(Value::Null, -32700, &format!("Parse error: {e}"));
+                self.send_error(None, -32700, &format!("Parse error: {e}"));
                 None
             }
             Err(e) => {
-                let value: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
-                let id = value.get("id").cloned();
-                let is_notification = id.is_none() && value.get("method").is_some();
-                if is_notification {
+                let shape = serde_json::from_slice::<Envelope>(line).unwrap_or_default();
+                let id = shape.id.filter(|id| id.get() != "null");
+                if id.is_none() && shape.method.is_some() {
                     // JSON-RPC never answers notifications, even unknown ones.
                     tracing::debug!("ignoring malformed notification: {e}");
-                } else if value.get("result").is_some() || value.get("error").is_some() {
+                } else if shape.result.is_some() || shape.error.is_some() {
                     tracing::debug!("ignoring malformed response: {e}");
                 } else {
-                    self.send_error(
-                        id.unwrap_or(Value::Null),
-                        -32600,
-                        &format!("Invalid request: {e}"),
-                    );
+                    let id = id.as_deref().map(RawValue::get);
+                    let message = match id {
+                        Some(id) if !valid_id(id) => format!(
+                            "Invalid request: the id {id} is not a string or an integer that fits in 64 bits"
+                        ),
+                        _ => format!("Invalid request: {e}"),
+                    };
+                    self.send_error(id, -32600, &message);
                 }
                 None
             }
         }
+    }
+
+    /// Bookkeeping for a message read: requests in progress, answers to
+    /// our requests, cancellations. `false` when the message is answered
+    /// here (a duplicate id) and must not reach rmcp.
+    fn track_incoming(&mut self, msg: &ClientJsonRpcMessage) -> bool {
+        match msg {
+            JsonRpcMessage::Request(req) => {
+                if !self.in_progress.insert(req.id.clone()) {
+                    let id = serde_json::to_string(&req.id).unwrap_or_else(|_| "null".into());
+                    tracing::warn!(%id, "request id reused while in progress");
+                    self.send_error(
+                        Some(&id),
+                        -32600,
+                        &format!(
+                            "Invalid request: id {id} is already used by a request in progress; request ids must be unique"
+                        ),
+                    );
+                    return false;
+                }
+            }
+            JsonRpcMessage::Response(resp) => {
+                self.awaiting_client.remove(&resp.id);
+            }
+            JsonRpcMessage::Error(err) => {
+                if let Some(id) = &err.id {
+                    self.awaiting_client.remove(id);
+                }
+            }
+            JsonRpcMessage::Notification(n) => {
+                // A cancelled request gets no answer: stop waiting for one.
+                if let ClientNotification::CancelledNotification(c) = &n.notification
+                    && let Some(id) = &c.params.request_id
+                {
+                    self.in_progress.remove(id);
+                }
+            }
+        }
+        true
+    }
+
+    /// At EOF: our requests the client can no longer answer are failed
+    /// (so the handlers waiting on them finish), then the session waits
+    /// for the answers in progress. `None` when the session may end.
+    async fn after_eof(&mut self) -> Option<ClientJsonRpcMessage> {
+        if let Some(id) = self.awaiting_client.iter().next().cloned() {
+            self.awaiting_client.remove(&id);
+            let error = ErrorData::internal_error("the client closed its input", None);
+            return Some(JsonRpcMessage::error(error, Some(id)));
+        }
+        if self.in_progress.is_empty() {
+            return None;
+        }
+        let deadline = *self.eof_deadline.get_or_insert_with(|| {
+            tokio::time::Instant::now() + crate::work::max_call_duration() + EOF_GRACE
+        });
+        // An answer is sent outside `receive`: rmcp drops this future, sends,
+        // and calls again, which finds the set smaller.
+        tokio::time::sleep_until(deadline).await;
+        tracing::warn!(
+            unanswered = self.in_progress.len(),
+            "input closed; gave up waiting for requests in progress"
+        );
+        None
     }
 
     fn admit(&mut self, msg: &ClientJsonRpcMessage) -> bool {
@@ -240,28 +423,56 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioTrans
         &mut self,
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        match &item {
+            JsonRpcMessage::Response(resp) => {
+                self.in_progress.remove(&resp.id);
+            }
+            JsonRpcMessage::Error(err) => {
+                if let Some(id) = &err.id {
+                    self.in_progress.remove(id);
+                }
+            }
+            JsonRpcMessage::Request(req) => {
+                self.awaiting_client.insert(req.id.clone());
+            }
+            JsonRpcMessage::Notification(_) => {}
+        }
         let result = Frame::encode(item)
             .map_err(io::Error::other)
             .and_then(|frame| {
-                self.out
-                    .send(frame)
-                    .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "stdout is closed"))
+                if self.queue(frame) {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "stdout is closed",
+                    ))
+                }
             });
         std::future::ready(result)
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
+            if self.eof {
+                return self.after_eof().await;
+            }
+            self.wait_for_room().await;
             match self.read_line().await {
                 Ok(true) => {}
-                Ok(false) => return None,
+                Ok(false) => {
+                    self.eof = true;
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!("reading stdin: {e}");
-                    return None;
+                    self.eof = true;
+                    continue;
                 }
             }
             if let Some(msg) = self.parse_line()
                 && self.admit(&msg)
+                && self.track_incoming(&msg)
             {
                 return Some(msg);
             }
@@ -273,24 +484,39 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioTrans
     }
 }
 
-/// Writes queued messages, flushing once per burst.
+/// Writes queued messages, flushing once per burst, until every sender is
+/// gone and everything is written (or stdout fails); then cancels `done`.
 async fn write_loop<W: AsyncWrite + Unpin>(
     write: W,
     mut rx: mpsc::UnboundedReceiver<Frame>,
+    outbox: Arc<Outbox>,
+    done: CancellationToken,
     trimmer: Option<Arc<HeapTrimmer>>,
 ) {
+    let _done = done.drop_guard();
     let mut w = BufWriter::with_capacity(64 * 1024, write);
     while let Some(first) = rx.recv().await {
+        let mut written = first.byte_len();
         let mut result = write_frame(&mut w, &first).await;
         drop(first);
         while result.is_ok() {
             match rx.try_recv() {
-                Ok(more) => result = write_frame(&mut w, &more).await,
+                Ok(more) => {
+                    written += more.byte_len();
+                    result = write_frame(&mut w, &more).await;
+                }
                 Err(_) => break,
             }
         }
-        if let Err(e) = result.and(w.flush().await) {
+        let result = result.and(w.flush().await);
+        outbox.queued.fetch_sub(written, Ordering::Relaxed);
+        outbox.written.notify_waiters();
+        if let Err(e) = result {
             tracing::error!("writing stdout: {e}");
+            // Nothing more can be written: let a reader waiting for room
+            // go on (its answers are lost with the pipe).
+            outbox.queued.store(0, Ordering::Relaxed);
+            outbox.written.notify_waiters();
             return;
         }
         if let Some(trimmer) = &trimmer {
@@ -307,9 +533,28 @@ async fn write_frame<W: AsyncWrite + Unpin>(w: &mut BufWriter<W>, frame: &Frame)
     Ok(())
 }
 
+/// Just enough of a message to tell what it was meant to be, with its id
+/// as the raw JSON text sent (echoed exactly, whatever its size).
+#[derive(Default, serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// An id rmcp accepts: a string, or an integer within i64.
+fn valid_id(raw: &str) -> bool {
+    raw.starts_with('"') || raw.parse::<i64>().is_ok()
+}
+
 /// Finds the top-level `"id"` of a JSON object from its first bytes, so an
-/// oversized request can still be answered with its own id.
-fn sniff_id(prefix: &[u8]) -> Option<Value> {
+/// oversized request can still be answered with its own id (as sent).
+fn sniff_id(prefix: &[u8]) -> Option<String> {
     let mut depth = 0usize;
     let mut i = 0;
     while i < prefix.len() {
@@ -340,8 +585,9 @@ fn sniff_id(prefix: &[u8]) -> Option<Value> {
                             j + len
                         }
                     };
-                    let value: Value = serde_json::from_slice(&prefix[j..value_end]).ok()?;
-                    return (value.is_string() || value.is_number()).then_some(value);
+                    let raw = std::str::from_utf8(&prefix[j..value_end]).ok()?;
+                    let value: &RawValue = serde_json::from_str(raw).ok()?;
+                    return Some(value.get().to_owned());
                 }
                 i = end;
             }
@@ -371,12 +617,17 @@ mod tests {
 
     #[test]
     fn sniffs_top_level_ids_only() {
+        let raw = |s: &str| Some(s.to_owned());
         assert_eq!(
             sniff_id(br#"{"jsonrpc":"2.0","id":42,"params":{"#),
-            Some(json!(42))
+            raw("42")
         );
-        assert_eq!(sniff_id(br#"{"id" : "a\"b","#), Some(json!("a\"b")));
-        assert_eq!(sniff_id(br#"{"params":{"id":7},"id":8,"#), Some(json!(8)));
+        assert_eq!(sniff_id(br#"{"id" : "a\"b","#), raw(r#""a\"b""#));
+        assert_eq!(sniff_id(br#"{"params":{"id":7},"id":8,"#), raw("8"));
+        assert_eq!(
+            sniff_id(br#"{"id":123456789012345678901234567890,"#),
+            raw("123456789012345678901234567890")
+        );
         assert_eq!(sniff_id(br#"{"params":{"id":7},"data":"xxxx"#), None);
         assert_eq!(sniff_id(br#"{"method":"\"id\":5"}"#), None);
         assert_eq!(sniff_id(b"garbage"), None);
@@ -389,10 +640,11 @@ mod tests {
 
         let (mut client, server) = tokio::io::duplex(1024);
         let mut transport = StdioTransport::new(server, tokio::io::sink(), 1 << 20);
-        let line = br#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
         // Two messages arrive in pieces; each piece is read by a call that
         // rmcp's select! then drops.
-        for message in [&line[..], &line[..]] {
+        for id in [7, 8] {
+            let line = ping(id);
+            let message = line.strip_suffix(b"\n").unwrap();
             let (head, tail) = message.split_at(15);
             client.write_all(head).await.unwrap();
             assert!(transport.receive().now_or_never().is_none());
@@ -405,8 +657,83 @@ mod tests {
                 .expect("the message was lost: receive is not cancel-safe")
                 .expect("a message");
             let value = serde_json::to_value(&msg).unwrap();
-            assert_eq!(value["id"], 7, "{value}");
+            assert_eq!(value["id"], id, "{value}");
             assert_eq!(value["method"], "ping");
         }
+    }
+
+    fn ping(id: i64) -> Vec<u8> {
+        format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}\n").into_bytes()
+    }
+
+    fn answer(id: i64, bytes: usize) -> TxJsonRpcMessage<RoleServer> {
+        let result = rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(
+            "x".repeat(bytes),
+        )]);
+        JsonRpcMessage::response(
+            rmcp::model::ServerResult::CallToolResult(result),
+            RequestId::Number(id),
+        )
+    }
+
+    /// While more than MAX_QUEUED_BYTES of answers wait for a reader that
+    /// does not read, no more input is read; once it reads, input flows.
+    #[tokio::test]
+    async fn input_stops_while_answers_pile_up() {
+        use futures::FutureExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (mut client_in, server_in) = tokio::io::duplex(1 << 20);
+        let (server_out, mut client_out) = tokio::io::duplex(64 * 1024);
+        let mut transport = StdioTransport::new(server_in, server_out, 1 << 20);
+        for id in 0..4 {
+            client_in.write_all(&ping(id)).await.unwrap();
+        }
+        // Two requests read, answered with more than the queue allows.
+        for id in 0..2 {
+            let msg = transport.receive().await.expect("a request");
+            assert!(matches!(msg, JsonRpcMessage::Request(_)));
+            let _ = transport.send(answer(id, MAX_QUEUED_BYTES / 2 + 1)).await;
+        }
+        assert!(
+            transport.receive().now_or_never().is_none(),
+            "input was read while {} bytes wait for the reader",
+            transport.outbox.queued.load(Ordering::Relaxed)
+        );
+        // The client reads everything: the next request comes through.
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            client_out.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        let msg = tokio::time::timeout(Duration::from_secs(30), transport.receive())
+            .await
+            .expect("input flows again once answers are read")
+            .expect("a request");
+        assert!(matches!(msg, JsonRpcMessage::Request(_)));
+        drop(transport);
+        drop(client_in);
+        let all = reader.await.unwrap();
+        assert_eq!(all.iter().filter(|b| **b == b'\n').count(), 2);
+    }
+
+    /// At EOF the session stays open until every request read is answered.
+    #[tokio::test]
+    async fn eof_waits_for_answers_in_progress() {
+        use futures::FutureExt;
+        use tokio::io::AsyncWriteExt;
+
+        let (mut client_in, server_in) = tokio::io::duplex(1024);
+        let mut transport = StdioTransport::new(server_in, tokio::io::sink(), 1 << 20);
+        client_in.write_all(&ping(1)).await.unwrap();
+        drop(client_in);
+        assert!(transport.receive().await.is_some());
+        assert!(
+            transport.receive().now_or_never().is_none(),
+            "the session ended with a request unanswered"
+        );
+        let _ = transport.send(answer(1, 10)).await;
+        let end = tokio::time::timeout(Duration::from_secs(30), transport.receive()).await;
+        assert!(matches!(end, Ok(None)), "EOF once everything is answered");
     }
 }
