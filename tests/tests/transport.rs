@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use mcp_servers_tests::rmcp::model::CallToolRequestParams;
 use mcp_servers_tests::{
-    HttpServer, Lifecycle, RawStdio, args, first_message, initialize_body, session_headers,
-    stdio_client, text_of,
+    DEADLINE, HttpServer, Lifecycle, RawStdio, args, first_message, initialize_body,
+    session_headers, stdio_client, text_of,
 };
 use serde_json::{Value, json};
 
@@ -690,4 +690,212 @@ async fn http_shuts_down_gracefully_on_sigterm() {
     echo_round_trip(&client).await;
     let status = server.terminate().unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// Slowloris: connections that send half a request are closed after
+/// `--read-timeout`, and with every connection slot held by them the
+/// server still serves others once their time is up.
+#[tokio::test]
+async fn http_half_sent_requests_cannot_starve_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = HttpServer::spawn(
+        testserver(),
+        &["--read-timeout", "1", "--max-connections", "8"],
+    )
+    .unwrap();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for i in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let half = if i % 2 == 0 {
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl".to_owned()
+        } else {
+            // Whole headers, half a body.
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\""
+                .to_owned()
+        };
+        stream.write_all(half.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    // Every slot is held; /health still answers once the slow ones are cut.
+    let health = tokio::time::timeout(DEADLINE, server.health()).await;
+    assert!(matches!(health, Ok(Ok(_))), "/health starved: {health:?}");
+    for mut stream in slow {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "a half-sent request kept its connection");
+    }
+}
+
+#[tokio::test]
+async fn http_sessions_are_capped_with_503_and_retry_after() {
+    let server = HttpServer::spawn(testserver(), &["--max-sessions", "2"]).unwrap();
+    let first = server.open_session().await.unwrap();
+    server.open_session().await.unwrap();
+    let refused = server.post(&initialize_body(1), &[]).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("--max-sessions"), "{message}");
+    // Ending one frees its place.
+    let mut delete = server.http.delete(server.url("/mcp"));
+    for (k, v) in session_headers(&first) {
+        delete = delete.header(k, v);
+    }
+    assert_eq!(delete.send().await.unwrap().status(), 204);
+    server.open_session().await.unwrap();
+    // The legacy SSE transport counts against its own cap of the same size.
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let stream = server.http.get(server.url("/sse")).send().await.unwrap();
+        assert_eq!(stream.status(), 200);
+        streams.push(stream);
+    }
+    let third = server.http.get(server.url("/sse")).send().await.unwrap();
+    assert_eq!(third.status(), 503);
+}
+
+#[tokio::test]
+async fn http_unknown_session_delete_is_404() {
+    let server = HttpServer::spawn(testserver(), &[]).unwrap();
+    let mut delete = server.http.delete(server.url("/mcp"));
+    for (k, v) in session_headers("no-such-session") {
+        delete = delete.header(k, v);
+    }
+    assert_eq!(delete.send().await.unwrap().status(), 404);
+}
+
+/// Wrong params of a known method are -32602 (rmcp said "method not
+/// found"), ids come back exactly as sent, batches get one -32600.
+#[tokio::test]
+async fn http_params_ids_and_batches_get_the_right_errors() {
+    let server = HttpServer::spawn(testserver(), &["--stateless"]).unwrap();
+    let raw = |body: &'static str| {
+        server
+            .http
+            .post(server.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body)
+            .send()
+    };
+    let params = raw(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":[1,2]}}"#)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let params: Value = serde_json::from_str(&params).unwrap();
+    assert_eq!(params["error"]["code"], -32602, "{params}");
+    assert_eq!(params["id"], 3);
+    let big = raw(r#"{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"ping"}"#)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        big.contains(r#""id":123456789012345678901234567890,"#),
+        "{big}"
+    );
+    let batch: Value = raw(
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(batch["error"]["code"], -32600, "{batch}");
+    assert!(
+        batch["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("batch")
+    );
+}
+
+/// The legacy `POST /message` takes bodies up to --max-message-bytes (the
+/// framework's default cap is 2 MiB) and answers a larger one with a
+/// JSON-RPC error.
+#[tokio::test]
+async fn legacy_message_honours_max_message_bytes() {
+    use futures::StreamExt;
+    let server = HttpServer::spawn(testserver(), &["--max-message-bytes", "4000000"]).unwrap();
+    let stream = server.http.get(server.url("/sse")).send().await.unwrap();
+    let mut events = stream.bytes_stream();
+    let mut seen = String::new();
+    let endpoint = loop {
+        let chunk = events.next().await.unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(line) = seen.lines().find(|l| l.starts_with("data: /message")) {
+            break line.trim_start_matches("data: ").to_owned();
+        }
+    };
+    let post = |body: String| {
+        server
+            .http
+            .post(server.url(&endpoint))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let init = initialize_body(1).to_string();
+    assert_eq!(post(init).await.unwrap().status(), 202);
+    let text = "x".repeat(3_000_000);
+    let big = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                     "params": {"name": "echo", "arguments": {"text": text}}});
+    assert_eq!(post(big.to_string()).await.unwrap().status(), 202);
+    // Over the flag: headers announcing a larger body get a JSON-RPC error
+    // at once (a client still writing the body would see the connection
+    // close, so the body is not sent).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST {endpoint} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 5000000\r\n\r\n"
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, raw.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("-32600"), "{answer}");
+    assert!(answer.contains("--max-message-bytes"), "{answer}");
+}
+
+/// No SSE stream carries a `retry:` field (the Java SDK's client rejects
+/// any field but data, id and event).
+#[tokio::test]
+async fn http_sse_streams_carry_only_data_id_and_event() {
+    let server = HttpServer::spawn(testserver(), &[]).unwrap();
+    let session = server.open_session().await.unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "progress", "arguments": {"steps": 2},
+                                 "_meta": {"progressToken": "p"}}});
+    let answer = server
+        .post(&call, &session_headers(&session))
+        .await
+        .unwrap();
+    let content_type = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = answer.text().await.unwrap();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        let field = line.split(':').next().unwrap();
+        assert!(
+            ["data", "id", "event", ""].contains(&field),
+            "SSE field {field:?} in {body:?}"
+        );
+    }
+    assert!(body.contains("\"id\":2"), "{body}");
 }

@@ -291,7 +291,9 @@ fn start(
     let root2 = dirs[1].display().to_string();
     let mut args: Vec<String> = match server {
         "everything" => vec![],
-        _ if roots => vec![],
+        // Roots alone define the directories: over HTTP the default policy
+        // (narrow) would let them allow nothing without command-line dirs.
+        _ if roots => vec!["--roots".into(), "replace".into()],
         _ => vec![root.clone()],
     };
     let mut case = case_for(server, &root)?;

@@ -88,6 +88,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
 
+    /// Seconds an HTTP client has to send a request's headers (also the
+    /// most a kept-alive connection idles), and again to send its body;
+    /// slower connections are closed.
+    #[arg(long, default_value_t = DEFAULT_READ_TIMEOUT_S, env = "MCP_READ_TIMEOUT",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub read_timeout: u64,
+
     /// Only offer these tools (comma-separated), to save the client's context.
     #[arg(long, value_delimiter = ',')]
     pub enable_tools: Vec<String>,
@@ -127,6 +134,9 @@ pub const DEFAULT_SESSION_IDLE_TIMEOUT_S: u64 = 300;
 /// open, far below what fills memory (a session costs tens of KiB).
 pub const DEFAULT_MAX_SESSIONS: u64 = 1000;
 
+/// Default time to send a request's headers, and again its body.
+pub const DEFAULT_READ_TIMEOUT_S: u64 = 15;
+
 /// Default cap on open HTTP connections (each costs a task and buffers).
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 1024;
 
@@ -145,6 +155,7 @@ impl Default for ServeArgs {
             max_call_seconds: crate::work::DEFAULT_MAX_CALL_SECONDS,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            read_timeout: DEFAULT_READ_TIMEOUT_S,
             enable_tools: Vec::new(),
             disable_tools: Vec::new(),
             log_level: None,

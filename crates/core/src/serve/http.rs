@@ -12,7 +12,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -40,6 +39,12 @@ pub struct HttpOptions {
     pub stateless: bool,
     pub max_message_bytes: usize,
     pub session_idle_timeout: Duration,
+    /// Most sessions alive at once (Streamable HTTP, and legacy SSE streams).
+    pub max_sessions: usize,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Time to send a request's headers, and again its body.
+    pub read_timeout: Duration,
 }
 
 impl HttpOptions {
@@ -77,6 +82,9 @@ impl HttpOptions {
             stateless: args.stateless,
             max_message_bytes: args.max_message_bytes,
             session_idle_timeout: Duration::from_secs(args.session_idle_timeout),
+            max_sessions: usize::try_from(args.max_sessions).unwrap_or(usize::MAX),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            read_timeout: Duration::from_secs(args.read_timeout),
         })
     }
 }
@@ -111,7 +119,7 @@ where
         );
     }
     let ct = CancellationToken::new();
-    let (app, state) = router_with_state(make, options, ct.clone());
+    let (app, state) = router_with_state(make, options.clone(), ct.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -138,16 +146,15 @@ where
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, wait_idle).await;
         drain_ct.cancel();
     };
+    let limits = super::listen::Limits {
+        max_connections: options.max_connections,
+        read_timeout: options.read_timeout,
+    };
     #[cfg(feature = "tls")]
-    if let Some(acceptor) = tls {
-        return super::tls::serve(listener, acceptor, app, shutdown).await;
-    }
-    let listener = listener.tap_io(|stream| no_delay(stream));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
-    Ok(())
+    let acceptor = tls;
+    #[cfg(not(feature = "tls"))]
+    let acceptor = None;
+    super::listen::serve(listener, acceptor, app, limits, shutdown).await
 }
 
 /// Answers go out as soon as they are written: an SSE answer is several
@@ -182,6 +189,8 @@ where
     let trimmer = HeapTrimmer::new();
     let mut local = LocalSessionManager::default();
     local.session_config.keep_alive = Some(options.session_idle_timeout);
+    // No `retry:` priming event (see `with_sse_retry` below).
+    local.session_config.sse_retry = None;
     let sessions = Arc::new(ReapingSessionManager::new(local, trimmer.clone()));
     let state = Arc::new(AppState {
         options: options.clone(),
@@ -202,6 +211,9 @@ where
         .with_legacy_session_mode(!options.stateless)
         .with_json_response(options.stateless)
         .with_max_request_body_bytes(options.max_message_bytes)
+        // No `retry:` field: there is no event store to resume from, and the
+        // Java SDK's client rejects any SSE field but data, id and event.
+        .with_sse_retry(None)
         // Host and Origin are checked by our own layer, for every endpoint.
         .disable_allowed_hosts();
     config.sse_keep_alive = Some(Duration::from_secs(15));
@@ -209,18 +221,30 @@ where
     let mcp = StreamableHttpService::new(move || Ok(factory()), sessions, config);
 
     let sse_make = make.clone();
-    let legacy = sse::routes(move || sse_make(), ct);
+    let legacy = sse::routes(
+        move || sse_make(),
+        ct,
+        options.max_sessions,
+        options.max_message_bytes,
+    );
 
     let protected = Router::new()
         .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn(session_deleted_is_204))
         .layer(middleware::from_fn_with_state(
-            Arc::new(InFlightIds::default()),
+            state.clone(),
+            session_lifecycle,
+        ))
+        .layer(middleware::from_fn_with_state(
+            (Arc::new(InFlightIds::default()), options.read_timeout),
             check_post,
         ))
         .merge(legacy)
         .layer(middleware::from_fn_with_state(state.clone(), require_auth))
-        .layer(RequestBodyLimitLayer::new(options.max_message_bytes));
+        .layer(RequestBodyLimitLayer::new(options.max_message_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            too_large_as_json_rpc,
+        ));
 
     let app = Router::new()
         .route("/health", axum::routing::get(health))
@@ -290,15 +314,91 @@ async fn close_after_refusal(req: Request, next: Next) -> Response {
     response
 }
 
-/// rmcp answers a session DELETE with 202; the Python and TypeScript SDKs
-/// expect 200 or 204 and log a failure otherwise.
-/// (A POST of a notification keeps its 202, as the spec requires.)
-async fn session_deleted_is_204(req: Request, next: Next) -> Response {
+/// The body limit's 413 is plain text; a client gets a JSON-RPC error
+/// that names the limit and the flag.
+async fn too_large_as_json_rpc(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(req).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return response;
+    }
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32600, "message": format!(
+            "Invalid request: the message exceeds the {}-byte limit (raise it with --max-message-bytes)",
+            state.options.max_message_bytes
+        )},
+    });
+    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+}
+
+/// Session rules rmcp leaves to us:
+/// - a POST without a session (an `initialize`) when `--max-sessions` are
+///   alive gets 503 with Retry-After;
+/// - DELETE of a session that does not exist gets 404 (rmcp says 202);
+/// - DELETE of one that does gets 204: the Python and TypeScript SDKs expect
+///   200 or 204 and log a failure on rmcp's 202. (A POST of a notification
+///   keeps its 202, as the spec requires.)
+async fn session_lifecycle(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let session = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let is_delete = req.method() == Method::DELETE;
+    if !state.options.stateless {
+        match (&session, req.method()) {
+            (None, &Method::POST) if state.sessions.len().await >= state.options.max_sessions => {
+                tracing::warn!(
+                    max = state.options.max_sessions,
+                    "session refused: server full"
+                );
+                return sessions_full(state.options.max_sessions);
+            }
+            (Some(id), &Method::DELETE) if !state.sessions.contains(id).await => {
+                return json_error(
+                    StatusCode::NOT_FOUND,
+                    "Session not found: it was closed or never existed",
+                );
+            }
+            _ => {}
+        }
+    }
     let mut response = next.run(req).await;
     if is_delete && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
+    response
+}
+
+/// Seconds a client refused for lack of sessions is told to wait.
+const SESSIONS_FULL_RETRY_S: u64 = 5;
+
+/// The answer to a new session when `max` are alive.
+pub(super) fn sessions_full(max: usize) -> Response {
+    let mut response = json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "Server busy: {max} sessions are open (--max-sessions); idle ones close after \
+             --session-idle-timeout. Retry later, or end unused sessions with DELETE"
+        ),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(SESSIONS_FULL_RETRY_S),
+    );
     response
 }
 

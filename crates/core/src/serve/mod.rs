@@ -7,6 +7,8 @@
 
 mod frame;
 mod http;
+mod listen;
+mod message;
 mod post_check;
 mod sessions;
 mod sse;

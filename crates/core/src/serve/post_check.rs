@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -18,22 +19,14 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use rmcp::model::JsonRpcMessage;
 use serde_json::{Value, json};
+
+use super::message::{Parsed, Refusal};
 
 /// (session id, request id as JSON text) of every request in progress.
 #[derive(Debug, Default)]
 pub(super) struct InFlightIds(Mutex<HashSet<(String, String)>>);
-
-/// Just enough of a message to tell a request and its id.
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(default)]
-    method: Option<IgnoredAny>,
-}
 
 /// Removes its id from the in-flight set when the answer's stream ends
 /// (or the client goes away).
@@ -53,7 +46,7 @@ impl Drop for InFlight {
 }
 
 pub(super) async fn check_post(
-    State(ids): State<Arc<InFlightIds>>,
+    State((ids, read_timeout)): State<(Arc<InFlightIds>, Duration)>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -71,44 +64,60 @@ pub(super) async fn check_post(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let (parts, body) = req.into_parts();
-    // The body limit layer outside this one bounds the read.
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            let message = format!("request body too large or unreadable: {e}");
-            return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, Value::Null, -32600, &message);
-        }
-    };
+    // The body limit layer outside this one bounds the size; a client
+    // that sends it slowly gets `read_timeout` for all of it.
+    let bytes =
+        match tokio::time::timeout(read_timeout, axum::body::to_bytes(body, usize::MAX)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) => {
+                let message = format!("request body too large or unreadable: {e}");
+                return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, Value::Null, -32600, &message);
+            }
+            Err(_) => {
+                let message = format!(
+                    "the request body was not received within {} s (--read-timeout)",
+                    read_timeout.as_secs()
+                );
+                return rpc_error(StatusCode::REQUEST_TIMEOUT, Value::Null, -32600, &message);
+            }
+        };
     let mut in_flight = None;
-    match serde_json::from_slice::<Envelope>(&bytes) {
-        Err(e) if e.is_syntax() || e.is_eof() => {
-            let message = format!("Parse error: {e}");
-            return rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32700, &message);
+    match super::message::parse(&bytes) {
+        Parsed::Refused(refusal) => {
+            // A request whose params are wrong is answered like any other
+            // request; what cannot be read as a request is a bad one.
+            let status = if refusal.code == -32602 {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return refusal_response(status, &refusal);
         }
-        // Valid JSON of another shape: rmcp refuses it (rewritten below).
-        Err(_) => {}
-        Ok(Envelope {
-            id: Some(id),
-            method: Some(_),
-        }) if !id.is_null() => {
-            if let Some(session) = session {
-                let key = (session, id.to_string());
+        // rmcp refuses it (rewritten below).
+        Parsed::Ignored(_) => {}
+        Parsed::Message(msg) => {
+            if let (JsonRpcMessage::Request(req), Some(session)) = (*msg, session) {
+                let id = serde_json::to_string(&req.id).unwrap_or_default();
+                let key = (session, id.clone());
                 let fresh = ids
                     .0
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(key.clone());
                 if !fresh {
-                    let message = format!(
-                        "Invalid Request: id {id} is already used by a request in progress in \
-                         this session; request ids must be unique"
-                    );
-                    return rpc_error(StatusCode::BAD_REQUEST, id, -32600, &message);
+                    let refusal = Refusal {
+                        message: format!(
+                            "Invalid Request: id {id} is already used by a request in progress \
+                             in this session; request ids must be unique"
+                        ),
+                        id: Some(id),
+                        code: -32600,
+                    };
+                    return refusal_response(StatusCode::BAD_REQUEST, &refusal);
                 }
                 in_flight = Some(InFlight { ids, key });
             }
         }
-        Ok(_) => {}
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
@@ -132,6 +141,16 @@ pub(super) async fn check_post(
             Response::from_parts(parts, Body::from_stream(stream))
         }
     }
+}
+
+/// A refusal as a JSON-RPC error response with `status`.
+pub(super) fn refusal_response(status: StatusCode, refusal: &Refusal) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        refusal.to_json(),
+    )
+        .into_response()
 }
 
 fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {

@@ -40,6 +40,11 @@ impl ReapingSessionManager {
         self.inner.sessions.read().await.len()
     }
 
+    /// Whether the session `id` is alive.
+    pub async fn contains(&self, id: &str) -> bool {
+        self.inner.sessions.read().await.contains_key(id)
+    }
+
     fn wrap(&self, id: SessionId, inner: WorkerTransport<LocalSessionWorker>) -> SessionTransport {
         SessionTransport {
             inner,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -28,6 +28,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::message::{Parsed, Refusal};
+use super::post_check::refusal_response;
+
 type Sessions = Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>;
 
 /// Messages buffered per session in each direction.
@@ -37,9 +40,17 @@ struct SseState<F> {
     make: F,
     sessions: Sessions,
     ct: CancellationToken,
+    /// Most streams open at once (`--max-sessions`).
+    max_sessions: usize,
 }
 
-pub fn routes<S, F, T>(make: F, ct: CancellationToken) -> Router<T>
+/// `GET /sse` and `POST /message`; bodies up to `max_message_bytes`.
+pub fn routes<S, F, T>(
+    make: F,
+    ct: CancellationToken,
+    max_sessions: usize,
+    max_message_bytes: usize,
+) -> Router<T>
 where
     S: ServerHandler,
     F: Fn() -> S + Send + Sync + 'static,
@@ -48,10 +59,13 @@ where
         make,
         sessions: Sessions::default(),
         ct,
+        max_sessions,
     });
     Router::new()
         .route("/sse", get(open_stream::<S, F>))
         .route("/message", post(post_message::<S, F>))
+        // The framework's default body limit is 2 MiB; the flag is the limit.
+        .layer(axum::extract::DefaultBodyLimit::max(max_message_bytes))
         .with_state(state)
 }
 
@@ -102,9 +116,7 @@ impl Drop for SessionGuard {
     }
 }
 
-async fn open_stream<S, F>(
-    State(state): State<Arc<SseState<F>>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>>
+async fn open_stream<S, F>(State(state): State<Arc<SseState<F>>>) -> Response
 where
     S: ServerHandler,
     F: Fn() -> S + Send + Sync + 'static,
@@ -112,7 +124,14 @@ where
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (to_server, incoming) = mpsc::channel(CHANNEL_CAPACITY);
     let (outgoing, from_server) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
-    if let Ok(mut sessions) = state.sessions.lock() {
+    {
+        let mut sessions = state
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sessions.len() >= state.max_sessions {
+            return super::http::sessions_full(state.max_sessions);
+        }
         sessions.insert(id.clone(), to_server);
     }
     let session_ct = state.ct.child_token();
@@ -138,7 +157,9 @@ where
         sessions: state.sessions.clone(),
     };
     let stream = event_stream(id, guard, session_ct, from_server);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 /// The SSE events: `endpoint` first, then one `message` per server message,
@@ -177,12 +198,23 @@ struct SessionQuery {
 async fn post_message<S, F>(
     State(state): State<Arc<SseState<F>>>,
     query: Result<Query<SessionQuery>, QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response
 where
     S: ServerHandler,
     F: Fn() -> S + Send + Sync + 'static,
 {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let refusal = Refusal {
+                id: None,
+                code: -32600,
+                message: format!("Invalid request: {rejection} (the limit is --max-message-bytes)"),
+            };
+            return refusal_response(rejection.status(), &refusal);
+        }
+    };
     let Ok(Query(query)) = query else {
         return (StatusCode::BAD_REQUEST, "Missing sessionId query parameter").into_response();
     };
@@ -198,15 +230,14 @@ where
         )
             .into_response();
     };
-    let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
-        Ok(m) => m,
-        Err(e) => {
-            let body = serde_json::json!({
-                "jsonrpc": "2.0",
-                "id": null,
-                "error": {"code": -32700, "message": format!("Parse error: {e}")},
-            });
-            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    let message = match super::message::parse(&body) {
+        Parsed::Message(m) => *m,
+        Parsed::Ignored(why) => {
+            tracing::debug!("ignoring {why}");
+            return (StatusCode::ACCEPTED, "Accepted").into_response();
+        }
+        Parsed::Refused(refusal) => {
+            return refusal_response(StatusCode::BAD_REQUEST, &refusal);
         }
     };
     match sender.send(message).await {

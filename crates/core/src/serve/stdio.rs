@@ -35,6 +35,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::frame::Frame;
+use super::message::Parsed;
 use crate::heap::HeapTrimmer;
 
 /// Pipe capacity asked for stdin and stdout. At the default 64 KiB an
@@ -282,39 +283,15 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
-        if line.first() == Some(&b'[') && serde_json::from_slice::<&RawValue>(line).is_ok() {
-            self.send_error(
-                None,
-                -32600,
-                "Invalid request: JSON-RPC batches (arrays) are not part of the Model Context Protocol; send one message per line",
-            );
-            return None;
-        }
-        match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
-            Ok(msg) => Some(msg),
-            Err(e) if e.is_syntax() || e.is_eof() => {
-                tracing::debug!("unparsable message: {e}");
-                self.send_error(None, -32700, &format!("Parse error: {e}"));
+        match super::message::parse(line) {
+            Parsed::Message(msg) => Some(*msg),
+            Parsed::Ignored(why) => {
+                tracing::debug!("ignoring {why}");
                 None
             }
-            Err(e) => {
-                let shape = serde_json::from_slice::<Envelope>(line).unwrap_or_default();
-                let id = shape.id.filter(|id| id.get() != "null");
-                if id.is_none() && shape.method.is_some() {
-                    // JSON-RPC never answers notifications, even unknown ones.
-                    tracing::debug!("ignoring malformed notification: {e}");
-                } else if shape.result.is_some() || shape.error.is_some() {
-                    tracing::debug!("ignoring malformed response: {e}");
-                } else {
-                    let id = id.as_deref().map(RawValue::get);
-                    let message = match id {
-                        Some(id) if !valid_id(id) => format!(
-                            "Invalid request: the id {id} is not a string or an integer that fits in 64 bits"
-                        ),
-                        _ => format!("Invalid request: {e}"),
-                    };
-                    self.send_error(id, -32600, &message);
-                }
+            Parsed::Refused(refusal) => {
+                tracing::debug!("refused: {}", refusal.message);
+                self.queue(Frame::from_bytes(refusal.to_json().into_bytes()));
                 None
             }
         }
@@ -531,25 +508,6 @@ async fn write_frame<W: AsyncWrite + Unpin>(w: &mut BufWriter<W>, frame: &Frame)
         w.write_all(run).await?;
     }
     Ok(())
-}
-
-/// Just enough of a message to tell what it was meant to be, with its id
-/// as the raw JSON text sent (echoed exactly, whatever its size).
-#[derive(Default, serde::Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    method: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    result: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    error: Option<&'a RawValue>,
-}
-
-/// An id rmcp accepts: a string, or an integer within i64.
-fn valid_id(raw: &str) -> bool {
-    raw.starts_with('"') || raw.parse::<i64>().is_ok()
 }
 
 /// Finds the top-level `"id"` of a JSON object from its first bytes, so an
