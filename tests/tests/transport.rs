@@ -899,3 +899,73 @@ async fn http_sse_streams_carry_only_data_id_and_event() {
     }
     assert!(body.contains("\"id\":2"), "{body}");
 }
+
+/// Polls the `spinning` tool until no spin call runs (bounded).
+fn wait_until_no_spin(server: &mut RawStdio, first_id: i64) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    for id in first_id.. {
+        let answer = server
+            .request(
+                id,
+                "tools/call",
+                json!({"name": "spinning", "arguments": {}}),
+            )
+            .unwrap();
+        if answer["result"]["content"][0]["text"] == "0" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a stopped call kept its thread busy"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A runaway call is stopped at --max-call-seconds: the client gets an
+/// error naming the flag, and the work stops using CPU.
+#[test]
+fn a_runaway_call_stops_at_its_deadline() {
+    let mut server = RawStdio::spawn(testserver(), &["--max-call-seconds", "1"]).unwrap();
+    server.initialize().unwrap();
+    let answer = server
+        .request(2, "tools/call", json!({"name": "spin", "arguments": {}}))
+        .unwrap();
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let message = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(message.contains("--max-call-seconds"), "{message}");
+    wait_until_no_spin(&mut server, 3);
+}
+
+/// notifications/cancelled stops the work, not only the answer.
+#[test]
+fn a_cancelled_call_stops_using_cpu() {
+    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
+    server.initialize().unwrap();
+    server
+        .send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "spin", "arguments": {}}}))
+        .unwrap();
+    // Wait until it runs, then cancel it.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    for id in 10.. {
+        let answer = server
+            .request(
+                id,
+                "tools/call",
+                json!({"name": "spinning", "arguments": {}}),
+            )
+            .unwrap();
+        if answer["result"]["content"][0]["text"] == "1" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "spin never started");
+    }
+    server
+        .send(
+            &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                      "params": {"requestId": 2, "reason": "test"}}),
+        )
+        .unwrap();
+    wait_until_no_spin(&mut server, 1000);
+}

@@ -2,6 +2,7 @@
 //! It is also the smallest example of a server built on mcp-servers-core.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Parser;
 use mcp_servers_core::cli::ServeArgs;
@@ -18,6 +19,17 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// Spin calls running now.
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+struct Decrement(&'static AtomicUsize);
+
+impl Drop for Decrement {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -125,6 +137,32 @@ impl TestServer {
         Ok(format!("{} roots", roots.roots.len()))
     }
 
+    /// A runaway call: blocking work that only stops through its limits
+    /// (the client's cancellation or --max-call-seconds).
+    #[tool(description = "Busy-loop on a blocking thread until cancelled or past the deadline.")]
+    async fn spin(&self) -> ToolResult<String> {
+        error::blocking(|| {
+            SPINNING.fetch_add(1, Ordering::SeqCst);
+            let _done = Decrement(&SPINNING);
+            let mut turns = 0u64;
+            loop {
+                turns = std::hint::black_box(turns + 1);
+                if turns % 4096 == 0 {
+                    mcp_servers_core::work::check()?;
+                }
+            }
+        })
+        .await
+    }
+
+    #[tool(
+        description = "How many spin calls are still running.",
+        annotations(read_only_hint = true)
+    )]
+    async fn spinning(&self) -> String {
+        SPINNING.load(Ordering::SeqCst).to_string()
+    }
+
     #[tool(description = "Report `steps` progress notifications, then return.")]
     async fn progress(
         &self,
@@ -157,7 +195,9 @@ impl ServerHandler for TestServer {
                 "mcp-testserver",
                 env!("CARGO_PKG_VERSION"),
             ))
-            .with_instructions("A test server: echo, add, crash, big_text, ask_client, progress.")
+            .with_instructions(
+                "A test server: echo, add, crash, big_text, ask_client, spin, progress.",
+            )
     }
 }
 

@@ -42,8 +42,9 @@ where
         TransportKind::Stdio => tokio::runtime::Builder::new_current_thread(),
         TransportKind::Http => tokio::runtime::Builder::new_multi_thread(),
     };
-    // Tool work runs on these threads (and, for small inputs on stdio, on
-    // the main one, whose stack is at least this on every platform we ship).
+    // Tool work runs on the runtime's threads, and small inputs on stdio on
+    // the thread that drives it: every one of them gets the same known
+    // stack, not the platform's main-thread default (1 MiB on Windows).
     let runtime = builder
         .enable_all()
         .thread_stack_size(crate::work::WORKER_STACK_BYTES)
@@ -55,14 +56,25 @@ where
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        match args.transport {
-            TransportKind::Stdio => serve_stdio(make(), &args).await,
-            TransportKind::Http => http::serve(make, &args).await,
-        }
-    });
-    // Blocking tasks (a walk, a decode) must not hold the exit hostage.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    let driver = std::thread::Builder::new()
+        .name("mcp-serve".into())
+        .stack_size(crate::work::WORKER_STACK_BYTES)
+        .spawn(move || {
+            let result = runtime.block_on(async move {
+                match args.transport {
+                    TransportKind::Stdio => serve_stdio(make(), &args).await,
+                    TransportKind::Http => http::serve(make, &args).await,
+                }
+            });
+            // Blocking tasks (a walk, a decode) must not hold the exit hostage.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
+        });
+    let result = match driver.map(std::thread::JoinHandle::join) {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(anyhow::anyhow!("the server thread panicked")),
+        Err(e) => Err(anyhow::anyhow!("cannot start the server thread: {e}")),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
