@@ -135,7 +135,7 @@ pub const DEFAULT_SESSION_IDLE_TIMEOUT_S: u64 = 300;
 pub const DEFAULT_MAX_SESSIONS: u64 = 1000;
 
 /// Default time to send a request's headers, and again its body.
-pub const DEFAULT_READ_TIMEOUT_S: u64 = 15;
+pub const DEFAULT_READ_TIMEOUT_S: u64 = 30;
 
 /// Default cap on open HTTP connections (each costs a task and buffers).
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 1024;
