@@ -1071,3 +1071,413 @@ async fn client_roots_become_the_allowed_directories() {
     }
     client.cancel().await.unwrap();
 }
+
+// ---------------------------------------------------------------- limits
+
+/// A `w` x `h` PNG of one colour, deflated by hand (fixed Huffman codes:
+/// each row is `Sub`-filtered to its first pixel then zeros, the zeros as
+/// runs at distance 1), so a 10000x10000 image takes about 2 MB here and
+/// its 300 MB of pixels never exist in the test.
+fn png_one_colour(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+    impl Bits {
+        fn put(&mut self, value: u32, bits: u32) {
+            self.acc |= u64::from(value) << self.n;
+            self.n += bits;
+            while self.n >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n -= 8;
+            }
+        }
+        /// A Huffman code, most significant bit first.
+        fn code(&mut self, code: u32, bits: u32) {
+            let reversed = code.reverse_bits() >> (32 - bits);
+            self.put(reversed, bits);
+        }
+        fn literal(&mut self, byte: u8) {
+            match byte {
+                0..=143 => self.code(0x30 + u32::from(byte), 8),
+                _ => self.code(0x190 + u32::from(byte) - 144, 9),
+            }
+        }
+    }
+    let mut bits = Bits {
+        out: vec![0x78, 0x01],
+        acc: 0,
+        n: 0,
+    };
+    bits.put(1, 1); // final block
+    bits.put(1, 2); // fixed Huffman codes
+    let zeros = w as usize * 3 - 3;
+    for _ in 0..h {
+        for byte in [1, rgb[0], rgb[1], rgb[2]] {
+            bits.literal(byte);
+        }
+        if zeros > 0 {
+            bits.literal(0);
+            for _ in 0..(zeros - 1) / 258 {
+                bits.code(0xC5, 8); // length 258 (symbol 285)
+                bits.code(0, 5); // distance 1
+            }
+            for _ in 0..(zeros - 1) % 258 {
+                bits.literal(0);
+            }
+        }
+    }
+    bits.code(0, 7); // end of block
+    bits.put(0, 7);
+    let mut idat = bits.out;
+    // Adler-32 of the rows, a run of zeros at a time.
+    let (mut a, mut b) = (1u64, 0u64);
+    for _ in 0..h {
+        for byte in [1, rgb[0], rgb[1], rgb[2]] {
+            a = (a + u64::from(byte)) % 65521;
+            b = (b + a) % 65521;
+        }
+        b = (b + zeros as u64 % 65521 * a) % 65521;
+    }
+    idat.extend_from_slice(&((b << 16 | a) as u32).to_be_bytes());
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+        out
+    };
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &idat));
+    png.extend(chunk(b"IEND", b""));
+    png
+}
+
+/// The estimate in a "needs about ... (N bytes)" refusal.
+fn needed_bytes(message: &str) -> u64 {
+    let about = message.find("needs about ").expect(message);
+    let start = about + message[about..].find(" (").expect(message) + 2;
+    message[start..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no byte count in {message}"))
+}
+
+#[tokio::test]
+async fn a_10000_square_png_that_could_never_fit_the_memory_budget_is_refused_before_decoding() {
+    let fx = Fixture::new();
+    let big = fx.write("big.png", &png_one_colour(10_000, 10_000, [200, 100, 50]));
+    let other = fx.write("other.png", &png_one_colour(10_000, 10_000, [190, 100, 60]));
+    assert!(fs::metadata(&big).unwrap().len() < 4 << 20);
+    // 256 MiB, of which the decode cache takes a quarter.
+    let client = fx.client(&["--max-memory", "256M"]).await;
+    let (_, info) = ok(&client, "image_info", json!({"path": big})).await;
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(10_000), Some(10_000))
+    );
+    let out = fx.p("out.png");
+    for (tool, arguments) in [
+        (
+            "transform",
+            json!({"path": big, "operations": [{"op": "resize", "width": 1000}], "output_path": out}),
+        ),
+        (
+            "transform",
+            json!({"path": big, "operations": [{"op": "blur", "sigma": 5}], "output_path": out}),
+        ),
+        ("compare", json!({"path_a": big, "path_b": other})),
+        ("prepare_for_model", json!({"path": big})),
+        ("contact_sheet", json!({"paths": [big]})),
+    ] {
+        let result = call(&client, tool, arguments).await;
+        let text = text_of(&result);
+        if tool == "contact_sheet" {
+            // The sheet is made; the image's cell carries the refusal.
+            assert_ne!(result.is_error, Some(true), "{text}");
+            let entry = &result.structured_content.unwrap()["images"][0];
+            let e = entry["error"].as_str().unwrap();
+            assert!(e.contains("--max-memory"), "{e}");
+            continue;
+        }
+        assert_eq!(result.is_error, Some(true), "{tool}: {text}");
+        assert!(text.contains("needs about"), "{tool}: {text}");
+        assert!(needed_bytes(&text) > 300_000_000, "{tool}: {text}");
+        assert!(
+            text.contains("budget for calls of 192.0 MiB"),
+            "{tool}: {text}"
+        );
+        assert!(text.contains("--max-memory"), "{tool}: {text}");
+    }
+    assert!(!Path::new(&out).exists());
+    // A call that fits still works (and the hand-made PNG has the pixels
+    // it should).
+    let small = fx.write("small.png", &png_one_colour(301, 200, [200, 100, 50]));
+    let (result, value) = ok(
+        &client,
+        "transform",
+        json!({"path": small, "operations": [{"op": "blur", "sigma": 2}], "return_image": true}),
+    )
+    .await;
+    assert_eq!(value["output"]["width"], 301);
+    let (img, _) = inline_image(&result);
+    assert!(img.to_rgb8().pixels().all(|p| p.0 == [200, 100, 50]));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn calls_that_together_exceed_the_memory_budget_both_complete_one_after_the_other() {
+    let fx = Fixture::new();
+    let a = fx.write("a.png", &png_one_colour(1300, 1300, [10, 20, 30]));
+    let b = fx.write("b.png", &png_one_colour(1300, 1300, [30, 20, 10]));
+    let blur = |path: &str, out: &str| {
+        json!({"path": path, "operations": [{"op": "blur", "sigma": 3}],
+               "output_path": fx.p(out)})
+    };
+    // What one such call needs, from its refusal under the smallest budget.
+    let tiny = fx.client(&["--max-memory", "16M"]).await;
+    let e = err(&tiny, "transform", blur(&a, "never.png")).await;
+    let need = needed_bytes(&e);
+    tiny.cancel().await.unwrap();
+    // 64 MiB less the cache's 16: room for one of them, not two.
+    let calls = 48 << 20;
+    assert!(need > calls / 2 && need < calls, "{need}");
+    let client = fx.client(&["--max-memory", "64M"]).await;
+    let (one, two) = tokio::join!(
+        call(&client, "transform", blur(&a, "a-blur.png")),
+        call(&client, "transform", blur(&b, "b-blur.png")),
+    );
+    for result in [&one, &two] {
+        assert_ne!(result.is_error, Some(true), "{}", text_of(result));
+    }
+    for out in ["a-blur.png", "b-blur.png"] {
+        let img = image::open(fx.p(out)).unwrap();
+        assert_eq!(img.dimensions(), (1300, 1300));
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn headers_claiming_no_pixels_are_errors_not_0x0_images() {
+    let fx = Fixture::new();
+    // Lossless WebP whose 14-bit width field is all ones (read as 0).
+    let header: u32 = 0x3FFF | (9 << 14);
+    let mut vp8l = vec![0x2F];
+    vp8l.extend_from_slice(&header.to_le_bytes());
+    vp8l.extend_from_slice(&[0; 7]);
+    let mut webp = b"RIFF".to_vec();
+    webp.extend_from_slice(&((4 + 8 + vp8l.len()) as u32).to_le_bytes());
+    webp.extend_from_slice(b"WEBPVP8L");
+    webp.extend_from_slice(&(vp8l.len() as u32).to_le_bytes());
+    webp.extend_from_slice(&vp8l);
+    // A GIF whose logical screen is 0x0.
+    let mut gif = b"GIF89a\0\0\0\0\x80\0\0\0\0\0\xff\xff\xff".to_vec();
+    gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0x4C, 0x01, 0, 0x3B]);
+    let client = fx.client(&[]).await;
+    for (name, bytes) in [("webp", webp), ("gif", gif)] {
+        let path = fx.write(&format!("broken.{name}"), &bytes);
+        for tool in ["image_info", "transform"] {
+            let e = err(&client, tool, json!({"path": path, "return_image": true})).await;
+            assert!(e.contains("corrupt"), "{name} {tool}: {e}");
+            assert!(!e.contains("0x0,"), "{name} {tool}: {e}");
+        }
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_number_argument_is_checked_with_a_tool_error_never_a_crash() {
+    let fx = Fixture::new();
+    let png = fx.image("a.png", &gradient(40, 30), ImageFormat::Png);
+    fs::create_dir_all(fx.root.join("in")).unwrap();
+    fx.image("in/b.png", &gradient(20, 10), ImageFormat::Png);
+    let client = fx.client(&[]).await;
+    let hostile = [
+        json!(0),
+        json!(1),
+        json!(-1),
+        json!(2147483648u64),
+        json!(9007199254740992u64),
+        json!(9223372036854775808u64),
+        json!(1e15),
+    ];
+    let op = |op: &str, field: &str, value: &Value| {
+        let mut step = json!({"op": op, field: value});
+        match (op, field) {
+            ("crop", "width" | "height") => {
+                step["width"] = json!(2);
+                step["height"] = json!(2);
+                step[field] = value.clone();
+            }
+            ("crop", _) => {
+                step["width"] = json!(2);
+                step["height"] = json!(2);
+            }
+            _ => {}
+        }
+        json!({"path": png, "operations": [step], "return_image": true})
+    };
+    for value in &hostile {
+        let mut cases: Vec<(&str, &str, Value)> = vec![
+            (
+                "transform",
+                "quality",
+                json!({"path": png, "quality": value, "format": "jpeg"}),
+            ),
+            (
+                "prepare_for_model",
+                "quality",
+                json!({"path": png, "quality": value}),
+            ),
+            (
+                "compare",
+                "threshold",
+                json!({"path_a": png, "path_b": png, "threshold": value}),
+            ),
+            (
+                "contact_sheet",
+                "columns",
+                json!({"paths": [png], "columns": value}),
+            ),
+            (
+                "contact_sheet",
+                "cell_size",
+                json!({"paths": [png], "cell_size": value}),
+            ),
+            (
+                "contact_sheet",
+                "quality",
+                json!({"paths": [png], "quality": value}),
+            ),
+            (
+                "batch_transform",
+                "quality",
+                json!({"input_dir": fx.p("in"), "output_dir": fx.p("out"), "quality": value,
+                       "format": "jpeg", "overwrite": true}),
+            ),
+        ];
+        for (name, field) in [
+            ("resize", "width"),
+            ("resize", "height"),
+            ("crop", "x"),
+            ("crop", "y"),
+            ("crop", "width"),
+            ("crop", "height"),
+            ("rotate", "degrees"),
+            ("brightness", "value"),
+            ("contrast", "value"),
+            ("blur", "sigma"),
+            ("sharpen", "sigma"),
+            ("sharpen", "threshold"),
+        ] {
+            cases.push(("transform", field, op(name, field, value)));
+        }
+        for (tool, field, arguments) in cases {
+            // A JSON-RPC error would fail inside `call`.
+            let result = call(&client, tool, arguments.clone()).await;
+            if result.is_error == Some(true) {
+                let text = text_of(&result);
+                assert!(
+                    text.contains(field) && (text.contains("must be") || text.contains("fit")),
+                    "{tool} {arguments}: {text}"
+                );
+            }
+        }
+    }
+    // Out of range is refused with the bounds; in range works.
+    let e = err(
+        &client,
+        "transform",
+        json!({"path": png, "quality": 1e15, "format": "jpeg"}),
+    )
+    .await;
+    assert_eq!(
+        e,
+        "quality must be a whole number from 1 to 100, not 1000000000000000"
+    );
+    let e = err(
+        &client,
+        "contact_sheet",
+        json!({"paths": [png], "cell_size": -1}),
+    )
+    .await;
+    assert_eq!(
+        e,
+        "cell_size must be a whole number from 16 to 1024, not -1"
+    );
+    let e = err(
+        &client,
+        "transform",
+        json!({"path": png, "operations": [{"op": "resize", "width": 2147483648u64}]}),
+    )
+    .await;
+    assert!(e.contains("from 1 to 100000, not 2147483648"), "{e}");
+    ok(
+        &client,
+        "transform",
+        json!({"path": png, "quality": 1, "format": "jpeg"}),
+    )
+    .await;
+    // The server is still alive and well.
+    ok(&client, "image_info", json!({"path": png})).await;
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn tools_list_carries_the_bounds_of_every_number() {
+    let fx = Fixture::new();
+    let client = fx.client(&[]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let schema = |name: &str| {
+        let tool = tools.iter().find(|t| t.name == name).unwrap();
+        Value::Object((*tool.input_schema).clone())
+    };
+    let bounds = |v: &Value| (v["minimum"].clone(), v["maximum"].clone());
+    let transform = schema("transform");
+    assert_eq!(
+        bounds(&transform["properties"]["quality"]),
+        (json!(1), json!(100))
+    );
+    let ops = transform["$defs"]["Operation"]["oneOf"].as_array().unwrap();
+    let op = |name: &str| {
+        ops.iter()
+            .find(|o| o["properties"]["op"]["const"] == name)
+            .unwrap()["properties"]
+            .clone()
+    };
+    assert_eq!(bounds(&op("resize")["width"]), (json!(1), json!(100000)));
+    assert_eq!(bounds(&op("crop")["x"]), (json!(0), json!(100000)));
+    assert_eq!(bounds(&op("rotate")["degrees"]), (json!(-360), json!(360)));
+    assert_eq!(op("blur")["sigma"]["exclusiveMinimum"], json!(0));
+    assert_eq!(op("blur")["sigma"]["maximum"], json!(250));
+    assert_eq!(op("sharpen")["sigma"]["maximum"], json!(10));
+    assert_eq!(
+        transform["properties"]["operations"]["maxItems"],
+        json!(100)
+    );
+    let sheet = schema("contact_sheet");
+    assert_eq!(
+        bounds(&sheet["properties"]["cell_size"]),
+        (json!(16), json!(1024))
+    );
+    assert_eq!(
+        bounds(&sheet["properties"]["columns"]),
+        (json!(1), json!(100))
+    );
+    assert_eq!(sheet["properties"]["paths"]["maxItems"], json!(400));
+    let compare = schema("compare");
+    assert_eq!(
+        bounds(&compare["properties"]["threshold"]),
+        (json!(0), json!(255))
+    );
+    client.cancel().await.unwrap();
+}

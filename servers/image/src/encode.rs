@@ -155,18 +155,30 @@ fn flatten(img: &DynamicImage) -> Cow<'_, DynamicImage> {
     })
 }
 
-fn to_8bit(img: &DynamicImage) -> DynamicImage {
-    if img.has_alpha() {
-        DynamicImage::ImageRgba8(img.to_rgba8())
-    } else {
-        DynamicImage::ImageRgb8(img.to_rgb8())
+/// The image as 8-bit RGB or RGBA, borrowed when it already is.
+fn to_8bit(img: &DynamicImage) -> Cow<'_, DynamicImage> {
+    match img {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => Cow::Borrowed(img),
+        _ if img.has_alpha() => Cow::Owned(DynamicImage::ImageRgba8(img.to_rgba8())),
+        _ => Cow::Owned(DynamicImage::ImageRgb8(img.to_rgb8())),
     }
+}
+
+/// Room for an encoding of about the raw 8-bit size (PNG, BMP, TIFF,
+/// lossless WebP), so the buffer is not doubled on the way.
+fn raw_capacity(img: &DynamicImage) -> usize {
+    let (w, h) = img.dimensions();
+    let raw = w as usize * h as usize * usize::from(img.color().channel_count());
+    raw + raw / 64 + (64 << 10)
 }
 
 /// Encodes `img` as `format` (`quality` 1-100 is used by JPEG).
 pub fn encode(img: &DynamicImage, format: OutputFormat, quality: u8) -> ToolResult<Vec<u8>> {
     let (w, h) = img.dimensions();
-    let mut out = Cursor::new(Vec::new());
+    let mut out = match format {
+        OutputFormat::Jpeg | OutputFormat::Gif | OutputFormat::Ico => Cursor::new(Vec::new()),
+        _ => Cursor::new(Vec::with_capacity(raw_capacity(img))),
+    };
     let failed = |e: image::ImageError| {
         ToolError::new(format!("cannot encode the image as {}: {e}", format.name()))
     };
@@ -178,13 +190,9 @@ pub fn encode(img: &DynamicImage, format: OutputFormat, quality: u8) -> ToolResu
                 CompressionType::Default,
                 image::codecs::png::FilterType::Adaptive,
             );
-            let converted;
             let img = match img {
-                DynamicImage::ImageRgb32F(_) | DynamicImage::ImageRgba32F(_) => {
-                    converted = to_8bit(img);
-                    &converted
-                }
-                _ => img,
+                DynamicImage::ImageRgb32F(_) | DynamicImage::ImageRgba32F(_) => to_8bit(img),
+                _ => Cow::Borrowed(img),
             };
             img.write_with_encoder(encoder).map_err(failed)?;
         }

@@ -645,6 +645,11 @@ fn decode_scans(
     }
 }
 
+/// How many blocks or MCUs are decoded between two checks that the call
+/// is still wanted (a cancelled or late call stops with `None`, and the
+/// caller, seeing the same, does not fall back to another decoder).
+const CHECK_EVERY: usize = 4096;
+
 /// Decodes blocks and writes their reduced IDCT into the planes.
 struct BlockWriter<'t> {
     tables: &'t Tables,
@@ -675,6 +680,9 @@ impl BlockWriter<'_> {
             let blocks_x = (usize::from(frame.width) * c.h).div_ceil(8 * frame.h_max);
             let blocks_y = (usize::from(frame.height) * c.v).div_ceil(8 * frame.v_max);
             for n in 0..blocks_x * blocks_y {
+                if n % CHECK_EVERY == 0 {
+                    mcp_servers_core::work::check().ok()?;
+                }
                 if interval > 0 && n > 0 && n % interval == 0 {
                     reader.restart()?;
                     predictors = [0; 3];
@@ -689,6 +697,9 @@ impl BlockWriter<'_> {
             }
         } else {
             for n in 0..mcus_x * mcus_y {
+                if n % CHECK_EVERY == 0 {
+                    mcp_servers_core::work::check().ok()?;
+                }
                 if interval > 0 && n > 0 && n % interval == 0 {
                     reader.restart()?;
                     predictors = [0; 3];

@@ -8,11 +8,14 @@
 //! identity, and every path reaching it went through a sandbox first).
 
 pub mod budget;
+pub mod cost;
 pub mod encode;
 pub mod font;
 pub mod frames;
 pub mod jpeg_scaled;
+pub mod memory;
 pub mod ops;
+pub mod params;
 pub mod source;
 pub mod tools;
 
@@ -31,6 +34,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 
+use crate::memory::MemoryBudget;
 use crate::source::{DecodeCache, Limits};
 
 /// Default cap on an input file (or decoded `data`), in bytes.
@@ -79,13 +83,26 @@ pub struct Cli {
     #[arg(long, default_value_t = DEFAULT_MAX_INLINE_BYTES, env = "MCP_IMAGE_MAX_INLINE_BYTES")]
     pub max_inline_bytes: usize,
 
-    /// Memory for decoded images kept between calls, in bytes (0 disables).
+    /// Memory for decoded images kept between calls, in bytes (0 disables);
+    /// at most a quarter of --max-memory.
     #[arg(long, default_value_t = DEFAULT_CACHE_BYTES, env = "MCP_IMAGE_CACHE_BYTES")]
     pub cache_bytes: usize,
 
     /// Most files one batch_transform processes.
     #[arg(long, default_value_t = DEFAULT_MAX_BATCH_FILES, env = "MCP_IMAGE_MAX_BATCH_FILES")]
     pub max_batch_files: usize,
+
+    /// Memory for pixels across all calls, in bytes or with a suffix (512M,
+    /// 2G). Each call reserves its estimated need before decoding and waits
+    /// while the budget is in use; a call that could never fit is refused.
+    /// The decode cache takes at most a quarter of it. Default: a quarter of
+    /// the machine's memory (or its cgroup limit), 2 GiB where unknown.
+    #[arg(long, value_name = "BYTES", value_parser = memory::parse_max_memory, env = "MCP_IMAGE_MAX_MEMORY")]
+    pub max_memory: Option<u64>,
+
+    /// Longest a call waits for memory before it is refused as busy.
+    #[arg(long, value_name = "SECONDS", default_value_t = memory::DEFAULT_MEMORY_WAIT_SECONDS, env = "MCP_IMAGE_MEMORY_WAIT_SECONDS")]
+    pub memory_wait_seconds: u64,
 
     #[command(flatten)]
     pub roots: RootsArgs,
@@ -105,6 +122,8 @@ pub struct Config {
     pub max_inline_bytes: usize,
     pub max_batch_files: usize,
     pub cache: DecodeCache,
+    /// The memory every call reserves from (`--max-memory`).
+    pub memory: Arc<MemoryBudget>,
 }
 
 impl Config {
@@ -115,6 +134,11 @@ impl Config {
                 "invalid allowed directory: {e} (every DIR argument must be an existing directory)"
             )
         })?;
+        let memory = MemoryBudget::new(
+            cli.max_memory.unwrap_or_else(memory::default_max_memory),
+            cli.cache_bytes as u64,
+            std::time::Duration::from_secs(cli.memory_wait_seconds.min(24 * 3600)),
+        );
         Ok(Self {
             roots: sandbox.roots().to_vec(),
             roots_policy: cli.roots.resolve(&cli.serve, &sandbox.roots()),
@@ -125,19 +149,26 @@ impl Config {
             },
             max_inline_bytes: cli.max_inline_bytes.max(1),
             max_batch_files: cli.max_batch_files.max(1),
-            cache: DecodeCache::new(cli.cache_bytes),
+            cache: DecodeCache::new(memory.cache_share() as usize),
+            memory,
         })
     }
 
     /// Defaults, for tests and benches.
     pub fn with_roots(roots: Vec<PathBuf>) -> Self {
+        let memory = MemoryBudget::new(
+            memory::default_max_memory(),
+            DEFAULT_CACHE_BYTES as u64,
+            std::time::Duration::from_secs(memory::DEFAULT_MEMORY_WAIT_SECONDS),
+        );
         Self {
             roots,
             roots_policy: RootsPolicy::Replace,
             limits: Limits::default(),
             max_inline_bytes: DEFAULT_MAX_INLINE_BYTES,
             max_batch_files: DEFAULT_MAX_BATCH_FILES,
-            cache: DecodeCache::new(DEFAULT_CACHE_BYTES),
+            cache: DecodeCache::new(memory.cache_share() as usize),
+            memory,
         }
     }
 }
@@ -266,5 +297,59 @@ mod tests {
                 "transform"
             ]
         );
+    }
+
+    /// Every number in `schema` (at any depth), with the path to it.
+    fn numbers<'a>(
+        schema: &'a serde_json::Value,
+        path: String,
+        out: &mut Vec<(String, &'a serde_json::Value)>,
+    ) {
+        match schema {
+            serde_json::Value::Object(map) => {
+                let is_number = |t: &serde_json::Value| {
+                    t.as_str().is_some_and(|t| t == "integer" || t == "number")
+                };
+                let typed = map.get("type").is_some_and(|t| {
+                    is_number(t) || t.as_array().is_some_and(|a| a.iter().any(is_number))
+                });
+                if typed {
+                    out.push((path.clone(), schema));
+                }
+                for (key, value) in map {
+                    numbers(value, format!("{path}/{key}"), out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, value) in items.iter().enumerate() {
+                    numbers(value, format!("{path}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_number_argument_has_documented_bounds() {
+        let factory =
+            ServerFactory::new(Config::with_roots(vec![]), &ServeArgs::default()).unwrap();
+        let mut seen = 0;
+        for tool in factory.tool_router.list_all() {
+            let schema = serde_json::Value::Object((*tool.input_schema).clone());
+            let mut found = Vec::new();
+            numbers(&schema, tool.name.to_string(), &mut found);
+            for (path, number) in found {
+                seen += 1;
+                let low = number.get("minimum").or(number.get("exclusiveMinimum"));
+                let high = number.get("maximum");
+                assert!(
+                    low.is_some() && high.is_some(),
+                    "{path} has no minimum and maximum: {number}"
+                );
+            }
+        }
+        // quality (4 tools), threshold, columns, cell_size, and the 12
+        // numbers of the operations (in transform's and batch's schemas).
+        assert!(seen >= 7 + 2 * 12, "{seen}");
     }
 }

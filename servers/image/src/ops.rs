@@ -8,22 +8,34 @@ use mcp_servers_core::error::{ToolError, ToolResult};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::params::{Float, Int};
 use crate::source::Limits;
 
 /// Most operations in one call.
 pub const MAX_OPERATIONS: usize = 100;
+/// Largest width, height, x or y an operation takes, in pixels (every
+/// result is also held to --max-pixels and the memory budget).
+pub const MAX_SIDE: u32 = 100_000;
+/// Largest blur sigma.
+pub const MAX_BLUR_SIGMA: f64 = 250.0;
+/// Largest sharpen sigma (its kernel, and its time, grow with it).
+pub const MAX_SHARPEN_SIGMA: f64 = 10.0;
 
-/// One step of a transform. Steps run in the order given, on one decoded image.
+/// One step of a transform, as the client sends it. Steps run in the order
+/// given, on one decoded image; every number is checked against the bounds
+/// in its schema before anything is decoded.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operation {
     /// Resize. With only `width` or only `height` the aspect ratio is kept;
     /// with both, `fit` decides how the image meets the box.
     Resize {
-        /// Target width in pixels.
-        width: Option<u32>,
-        /// Target height in pixels.
-        height: Option<u32>,
+        /// Target width in pixels, 1 to 100000.
+        #[schemars(range(min = 1, max = 100000))]
+        width: Option<Int>,
+        /// Target height in pixels, 1 to 100000.
+        #[schemars(range(min = 1, max = 100000))]
+        height: Option<Int>,
         /// With both width and height: `inside` (default: keep the aspect
         /// ratio, as large as possible within the box), `contain` (like
         /// inside, then padded with transparency to exactly the box), `cover`
@@ -38,23 +50,29 @@ pub enum Operation {
     /// Crop a rectangle (`x`, `y`, `width`, `height`), or the largest centred
     /// region with `aspect_ratio` ("16:9", "1:1", "1.5").
     Crop {
-        /// Left edge of the rectangle (default 0).
-        x: Option<u32>,
-        /// Top edge of the rectangle (default 0).
-        y: Option<u32>,
-        /// Width of the rectangle.
-        width: Option<u32>,
-        /// Height of the rectangle.
-        height: Option<u32>,
+        /// Left edge of the rectangle (default 0), 0 to 100000.
+        #[schemars(range(min = 0, max = 100000))]
+        x: Option<Int>,
+        /// Top edge of the rectangle (default 0), 0 to 100000.
+        #[schemars(range(min = 0, max = 100000))]
+        y: Option<Int>,
+        /// Width of the rectangle, 1 to 100000.
+        #[schemars(range(min = 1, max = 100000))]
+        width: Option<Int>,
+        /// Height of the rectangle, 1 to 100000.
+        #[schemars(range(min = 1, max = 100000))]
+        height: Option<Int>,
         /// Instead of a rectangle: crop the largest centred region of this
-        /// aspect ratio, "W:H" or a number.
+        /// aspect ratio, "W:H" or a number (between 1:1000 and 1000:1).
+        #[schemars(length(max = 64))]
         aspect_ratio: Option<String>,
     },
     /// Rotate clockwise by a multiple of 90 degrees (90, 180, 270; negative
     /// values turn counter-clockwise).
     Rotate {
-        /// 90, 180 or 270 (or -90, ...).
-        degrees: i32,
+        /// A multiple of 90 from -360 to 360.
+        #[schemars(range(min = -360, max = 360), extend("multipleOf" = 90))]
+        degrees: Int,
     },
     /// Apply the EXIF orientation, so the pixels are upright (camera photos).
     AutoOrient,
@@ -68,24 +86,29 @@ pub enum Operation {
     /// Brighten (positive) or darken (negative).
     Brightness {
         /// -255 to 255, added to every channel.
-        value: i32,
+        #[schemars(range(min = -255, max = 255))]
+        value: Int,
     },
     /// Raise (positive) or lower (negative) the contrast.
     Contrast {
         /// -100 to 100 (percent).
-        value: f32,
+        #[schemars(range(min = -100, max = 100))]
+        value: Float,
     },
     /// Gaussian-like blur.
     Blur {
         /// Strength (standard deviation in pixels), above 0 and at most 250.
-        sigma: f32,
+        #[schemars(range(max = 250), extend("exclusiveMinimum" = 0))]
+        sigma: Float,
     },
     /// Unsharp mask.
     Sharpen {
         /// Radius of the mask (standard deviation in pixels), above 0 and at most 10; default 1.
-        sigma: Option<f32>,
+        #[schemars(range(max = 10), extend("exclusiveMinimum" = 0))]
+        sigma: Option<Float>,
         /// Smallest difference that is sharpened, 0 to 255; default 0.
-        threshold: Option<i32>,
+        #[schemars(range(min = 0, max = 255))]
+        threshold: Option<Int>,
     },
     /// Invert the colours (alpha kept).
     Invert,
@@ -130,29 +153,77 @@ pub enum FlipDirection {
     Vertical,
 }
 
+/// An operation whose arguments were checked: what [`apply`] runs and
+/// [`crate::cost`] prices.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Resize {
+        width: Option<u32>,
+        height: Option<u32>,
+        fit: Fit,
+        filter: Filter,
+    },
+    Crop {
+        x: u32,
+        y: u32,
+        width: Option<u32>,
+        height: Option<u32>,
+        aspect_ratio: Option<f64>,
+    },
+    /// Clockwise: 0, 90, 180 or 270.
+    Rotate(u32),
+    AutoOrient,
+    Flip(FlipDirection),
+    Grayscale,
+    Brightness(i32),
+    Contrast(f32),
+    Blur(f32),
+    Sharpen {
+        sigma: f32,
+        threshold: i32,
+    },
+    Invert,
+}
+
 /// Checks every operation's arguments before anything is decoded.
-pub fn validate(ops: &[Operation]) -> ToolResult<()> {
+pub fn validate(ops: &[Operation]) -> ToolResult<Vec<Step>> {
     if ops.len() > MAX_OPERATIONS {
         return Err(ToolError::new(format!(
             "too many operations ({}); at most {MAX_OPERATIONS}",
             ops.len()
         )));
     }
-    for (index, op) in ops.iter().enumerate() {
-        validate_one(op)
-            .map_err(|e| ToolError::new(format!("operations[{index}]: {}", e.message())))?;
-    }
-    Ok(())
+    ops.iter()
+        .enumerate()
+        .map(|(index, op)| {
+            validate_one(op)
+                .map_err(|e| ToolError::new(format!("operations[{index}]: {}", e.message())))
+        })
+        .collect()
 }
 
-fn validate_one(op: &Operation) -> ToolResult<()> {
-    match op {
-        Operation::Resize { width, height, .. } => {
+fn side(value: Option<Int>, name: &str, min: u32) -> ToolResult<Option<u32>> {
+    value.map(|v| v.check_u32(name, min, MAX_SIDE)).transpose()
+}
+
+fn validate_one(op: &Operation) -> ToolResult<Step> {
+    Ok(match op {
+        Operation::Resize {
+            width,
+            height,
+            fit,
+            filter,
+        } => {
+            let width = side(*width, "resize width", 1)?;
+            let height = side(*height, "resize height", 1)?;
             if width.is_none() && height.is_none() {
                 return Err("resize needs width, height or both".into());
             }
-            if *width == Some(0) || *height == Some(0) {
-                return Err("resize width and height must be at least 1".into());
+            Step::Resize {
+                width,
+                height,
+                fit: *fit,
+                filter: *filter,
             }
         }
         Operation::Crop {
@@ -161,64 +232,85 @@ fn validate_one(op: &Operation) -> ToolResult<()> {
             width,
             height,
             aspect_ratio,
-        } => match aspect_ratio {
-            Some(ratio) => {
-                if x.is_some() || y.is_some() || width.is_some() || height.is_some() {
-                    return Err(
-                        "crop takes either aspect_ratio or x/y/width/height, not both".into(),
-                    );
+        } => {
+            let x = side(*x, "crop x", 0)?;
+            let y = side(*y, "crop y", 0)?;
+            let width = side(*width, "crop width", 1)?;
+            let height = side(*height, "crop height", 1)?;
+            match aspect_ratio {
+                Some(ratio) => {
+                    if x.is_some() || y.is_some() || width.is_some() || height.is_some() {
+                        return Err(
+                            "crop takes either aspect_ratio or x/y/width/height, not both".into(),
+                        );
+                    }
+                    Step::Crop {
+                        x: 0,
+                        y: 0,
+                        width: None,
+                        height: None,
+                        aspect_ratio: Some(parse_ratio(ratio)?),
+                    }
                 }
-                parse_ratio(ratio)?;
+                None => {
+                    if width.is_none() || height.is_none() {
+                        return Err(
+                            "crop needs width and height (and optionally x, y), or aspect_ratio"
+                                .into(),
+                        );
+                    }
+                    Step::Crop {
+                        x: x.unwrap_or(0),
+                        y: y.unwrap_or(0),
+                        width,
+                        height,
+                        aspect_ratio: None,
+                    }
+                }
             }
-            None => {
-                if width.is_none() || height.is_none() {
-                    return Err(
-                        "crop needs width and height (and optionally x, y), or aspect_ratio".into(),
-                    );
-                }
-                if *width == Some(0) || *height == Some(0) {
-                    return Err("crop width and height must be at least 1".into());
-                }
-            }
-        },
+        }
         Operation::Rotate { degrees } => {
+            let degrees = degrees.check("rotate degrees", -360, 360)?;
             if degrees % 90 != 0 {
                 return Err(format!(
                     "rotate degrees must be a multiple of 90 (90, 180, 270), not {degrees}"
                 )
                 .into());
             }
+            Step::Rotate(degrees.rem_euclid(360) as u32)
         }
         Operation::Brightness { value } => {
-            if !(-255..=255).contains(value) {
-                return Err("brightness value must be between -255 and 255".into());
-            }
+            Step::Brightness(value.check("brightness value", -255, 255)? as i32)
         }
         Operation::Contrast { value } => {
-            if !(-100.0..=100.0).contains(value) {
-                return Err("contrast value must be between -100 and 100".into());
-            }
+            Step::Contrast(value.check("contrast value", -100.0, true, 100.0)? as f32)
         }
         Operation::Blur { sigma } => {
-            if !(*sigma > 0.0 && *sigma <= 250.0) {
-                return Err("blur sigma must be above 0 and at most 250".into());
+            let sigma = sigma.check("blur sigma", 0.0, false, MAX_BLUR_SIGMA)? as f32;
+            if sigma <= 0.0 {
+                return Err("blur sigma must be a number above 0 and at most 250".into());
             }
+            Step::Blur(sigma)
         }
         Operation::Sharpen { sigma, threshold } => {
-            let sigma = sigma.unwrap_or(1.0);
-            if !(sigma > 0.0 && sigma <= 10.0) {
-                return Err("sharpen sigma must be above 0 and at most 10".into());
+            let sigma =
+                sigma
+                    .unwrap_or(Float(1.0))
+                    .check("sharpen sigma", 0.0, false, MAX_SHARPEN_SIGMA)? as f32;
+            // The filter wants a normal f32 (not subnormal).
+            if !sigma.is_normal() {
+                return Err("sharpen sigma must be a number above 0 and at most 10".into());
             }
-            if !(0..=255).contains(&threshold.unwrap_or(0)) {
-                return Err("sharpen threshold must be between 0 and 255".into());
-            }
+            let threshold = threshold
+                .unwrap_or_default()
+                .check("sharpen threshold", 0, 255)? as i32;
+            Step::Sharpen { sigma, threshold }
         }
-        Operation::AutoOrient
-        | Operation::Flip { .. }
-        | Operation::Grayscale
-        | Operation::Invert => {}
-    }
-    Ok(())
+        Operation::AutoOrient => Step::AutoOrient,
+        Operation::Flip { direction } => Step::Flip(*direction),
+        Operation::Grayscale => Step::Grayscale,
+        Operation::Invert => Step::Invert,
+    })
 }
 
 /// "16:9", "4/3" or "1.5" as width / height.
@@ -323,16 +415,18 @@ pub fn aspect_crop_box(width: u32, height: u32, ratio: f64) -> (u32, u32, u32, u
     }
 }
 
-/// Applies `ops` in order. `orientation` is the source's EXIF orientation,
-/// used by `auto_orient` (once).
+/// Applies checked `steps` in order. `orientation` is the source's EXIF
+/// orientation, used by `auto_orient` (once). Stops between steps once the
+/// call is cancelled or past its deadline.
 pub fn apply(
     mut img: DynamicImage,
-    ops: &[Operation],
+    steps: &[Step],
     mut orientation: Orientation,
     limits: &Limits,
 ) -> ToolResult<DynamicImage> {
-    for (index, op) in ops.iter().enumerate() {
-        img = apply_one(img, op, &mut orientation, limits)
+    for (index, step) in steps.iter().enumerate() {
+        mcp_servers_core::work::check()?;
+        img = apply_one(img, step, &mut orientation, limits)
             .map_err(|e| ToolError::new(format!("operations[{index}]: {}", e.message())))?;
     }
     Ok(img)
@@ -340,14 +434,13 @@ pub fn apply(
 
 fn apply_one(
     img: DynamicImage,
-    op: &Operation,
+    step: &Step,
     orientation: &mut Orientation,
     limits: &Limits,
 ) -> ToolResult<DynamicImage> {
-    validate_one(op)?;
     let (w, h) = img.dimensions();
-    Ok(match op {
-        Operation::Resize {
+    Ok(match step {
+        Step::Resize {
             width,
             height,
             fit,
@@ -363,6 +456,7 @@ fn apply_one(
                     resize_exact(&cropped, tw, th, *filter)?
                 }
                 (Fit::Contain, Some(bw), Some(bh)) => {
+                    limits.check_pixels(*bw, *bh, "the padded image")?;
                     let resized = resize_exact(&img, tw, th, *filter)?;
                     let mut canvas = image::RgbaImage::new(*bw, *bh);
                     image::imageops::overlay(
@@ -376,7 +470,7 @@ fn apply_one(
                 _ => resize_exact(&img, tw, th, *filter)?,
             }
         }
-        Operation::Crop {
+        Step::Crop {
             x,
             y,
             width,
@@ -384,9 +478,9 @@ fn apply_one(
             aspect_ratio,
         } => {
             let (cx, cy, cw, ch) = match aspect_ratio {
-                Some(ratio) => aspect_crop_box(w, h, parse_ratio(ratio)?),
+                Some(ratio) => aspect_crop_box(w, h, *ratio),
                 None => {
-                    let (cx, cy) = (x.unwrap_or(0), y.unwrap_or(0));
+                    let (cx, cy) = (*x, *y);
                     let (cw, ch) = (width.unwrap_or(w), height.unwrap_or(h));
                     if u64::from(cx) + u64::from(cw) > u64::from(w)
                         || u64::from(cy) + u64::from(ch) > u64::from(h)
@@ -401,30 +495,28 @@ fn apply_one(
             };
             img.crop_imm(cx, cy, cw, ch)
         }
-        Operation::Rotate { degrees } => match degrees.rem_euclid(360) {
+        Step::Rotate(degrees) => match degrees {
             90 => img.rotate90(),
             180 => img.rotate180(),
             270 => img.rotate270(),
             _ => img,
         },
-        Operation::AutoOrient => {
+        Step::AutoOrient => {
             let mut img = img;
             img.apply_orientation(*orientation);
             *orientation = Orientation::NoTransforms;
             img
         }
-        Operation::Flip { direction } => match direction {
+        Step::Flip(direction) => match direction {
             FlipDirection::Horizontal => img.fliph(),
             FlipDirection::Vertical => img.flipv(),
         },
-        Operation::Grayscale => img.grayscale(),
-        Operation::Brightness { value } => img.brighten(*value),
-        Operation::Contrast { value } => img.adjust_contrast(*value),
-        Operation::Blur { sigma } => img.fast_blur(*sigma),
-        Operation::Sharpen { sigma, threshold } => {
-            img.unsharpen(sigma.unwrap_or(1.0), threshold.unwrap_or(0))
-        }
-        Operation::Invert => {
+        Step::Grayscale => img.grayscale(),
+        Step::Brightness(value) => img.brighten(*value),
+        Step::Contrast(value) => img.adjust_contrast(*value),
+        Step::Blur(sigma) => img.fast_blur(*sigma),
+        Step::Sharpen { sigma, threshold } => img.unsharpen(*sigma, *threshold),
+        Step::Invert => {
             let mut img = img;
             img.invert();
             img
@@ -439,6 +531,10 @@ mod tests {
 
     fn ops(value: serde_json::Value) -> Vec<Operation> {
         serde_json::from_value(value).unwrap()
+    }
+
+    fn steps(value: serde_json::Value) -> Vec<Step> {
+        validate(&ops(value)).unwrap()
     }
 
     fn gradient(w: u32, h: u32) -> DynamicImage {
@@ -463,16 +559,17 @@ mod tests {
             {"op": "invert"}
         ]));
         assert_eq!(parsed.len(), 11);
+        let checked = validate(&parsed).unwrap();
         assert_eq!(
-            parsed[0],
-            Operation::Resize {
+            checked[0],
+            Step::Resize {
                 width: Some(320),
                 height: None,
                 fit: Fit::Inside,
                 filter: Filter::Lanczos3
             }
         );
-        validate(&parsed).unwrap();
+        assert_eq!(checked[2], Step::Rotate(90));
         // Typos are errors, not silently ignored.
         assert!(serde_json::from_value::<Operation>(json!({"op": "resize", "witdh": 3})).is_err());
         assert!(serde_json::from_value::<Operation>(json!({"op": "explode"})).is_err());
@@ -490,6 +587,83 @@ mod tests {
         assert!(validate(&ops(json!([{"op": "crop", "width": 3}]))).is_err());
         assert!(validate(&ops(json!([{"op": "crop", "aspect_ratio": "a:b"}]))).is_err());
         assert!(validate(&ops(json!([{"op": "blur", "sigma": 0}]))).is_err());
+    }
+
+    #[test]
+    fn every_number_is_bounded_before_any_work() {
+        let hostile = [
+            json!(0),
+            json!(1),
+            json!(-1),
+            json!(2147483648u64),
+            json!(9007199254740992u64),
+            json!(9223372036854775808u64),
+            json!(1e15),
+        ];
+        let fields: [(&str, &str); 12] = [
+            ("resize", "width"),
+            ("resize", "height"),
+            ("crop", "x"),
+            ("crop", "y"),
+            ("crop", "width"),
+            ("crop", "height"),
+            ("rotate", "degrees"),
+            ("brightness", "value"),
+            ("contrast", "value"),
+            ("blur", "sigma"),
+            ("sharpen", "sigma"),
+            ("sharpen", "threshold"),
+        ];
+        let img = gradient(8, 6);
+        for (op, field) in fields {
+            for value in &hostile {
+                let mut step = json!({"op": op, field: value});
+                match op {
+                    "resize" => step["fit"] = json!("fill"),
+                    "crop" => {
+                        for other in ["width", "height"] {
+                            if other != field {
+                                step[other] = json!(2);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                let parsed: Operation = serde_json::from_value(step.clone())
+                    .unwrap_or_else(|e| panic!("{step}: any number deserializes: {e}"));
+                match validate(&[parsed]) {
+                    Ok(steps) => {
+                        // Accepted values are small enough to run.
+                        let limits = Limits::default();
+                        let _ = apply(img.clone(), &steps, Orientation::NoTransforms, &limits);
+                    }
+                    Err(e) => assert!(
+                        e.message().starts_with("operations[0]: ") && e.message().contains(field),
+                        "{step}: {e}"
+                    ),
+                }
+            }
+        }
+        let err = validate(&ops(json!([{"op": "resize", "width": 2147483648u64}])))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "operations[0]: resize width must be a whole number from 1 to 100000, not 2147483648"
+        );
+        let err = validate(&ops(json!([{"op": "blur", "sigma": 1e15}])))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("blur sigma must be a number above 0 and at most 250"),
+            "{err}"
+        );
+        assert!(validate(&ops(json!([{"op": "resize", "width": 1.5}]))).is_err());
+        assert_eq!(
+            steps(json!([{"op": "rotate", "degrees": -90}])),
+            [Step::Rotate(270)]
+        );
+        assert!(validate(&ops(json!([{"op": "rotate", "degrees": 450}]))).is_err());
     }
 
     #[test]
@@ -518,12 +692,12 @@ mod tests {
             ("cover", (100, 100)),
             ("fill", (100, 100)),
         ] {
-            let steps = ops(json!([{"op": "resize", "width": 100, "height": 100, "fit": fit}]));
+            let steps = steps(json!([{"op": "resize", "width": 100, "height": 100, "fit": fit}]));
             let out = apply(img.clone(), &steps, Orientation::NoTransforms, &limits).unwrap();
             assert_eq!(out.dimensions(), dims, "{fit}");
         }
         // Contain pads with transparency.
-        let steps = ops(json!([{"op": "resize", "width": 100, "height": 100, "fit": "contain"}]));
+        let steps = steps(json!([{"op": "resize", "width": 100, "height": 100, "fit": "contain"}]));
         let out = apply(img, &steps, Orientation::NoTransforms, &limits).unwrap();
         assert_eq!(out.to_rgba8().get_pixel(50, 2)[3], 0);
         assert_eq!(out.to_rgba8().get_pixel(50, 50)[3], 255);
@@ -535,7 +709,7 @@ mod tests {
             max_pixels: 10_000,
             ..Limits::default()
         };
-        let steps = ops(json!([{"op": "resize", "width": 1000}]));
+        let steps = steps(json!([{"op": "resize", "width": 1000}]));
         let err = apply(gradient(10, 10), &steps, Orientation::NoTransforms, &limits)
             .unwrap_err()
             .to_string();
@@ -547,7 +721,7 @@ mod tests {
         let limits = Limits::default();
         let img = gradient(160, 100);
         let run = |steps: serde_json::Value, orientation| {
-            apply(img.clone(), &ops(steps), orientation, &limits)
+            apply(img.clone(), &self::steps(steps), orientation, &limits)
         };
         let out = run(
             json!([{"op": "crop", "x": 10, "y": 20, "width": 30, "height": 40}]),
@@ -604,7 +778,7 @@ mod tests {
     #[test]
     fn every_filter_resizes() {
         for filter in ["nearest", "bilinear", "catmullrom", "lanczos3"] {
-            let steps = ops(json!([{"op": "resize", "width": 40, "filter": filter}]));
+            let steps = steps(json!([{"op": "resize", "width": 40, "filter": filter}]));
             let out = apply(
                 gradient(160, 100),
                 &steps,

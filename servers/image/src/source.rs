@@ -14,8 +14,10 @@ use mcp_servers_core::error::{ToolError, ToolResult};
 use mcp_servers_core::fsutil::{self, open_regular_file};
 use mcp_servers_core::sandbox::PathSandbox;
 
+use crate::cost::CALL_OVERHEAD;
 use crate::frames;
 use crate::jpeg_scaled::{self, DctScale};
+use crate::memory::{MemoryBudget, Reservation};
 
 /// Limits against hostile input, from the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +55,16 @@ impl Limits {
     }
 
     /// What the decoder may allocate: the largest allowed image at 16 bytes
-    /// a pixel (RGBA, 32-bit float), plus room for the decoder's own buffers.
-    fn decoder_limits(&self) -> image::Limits {
+    /// a pixel (RGBA, 32-bit float), plus room for the decoder's own buffers;
+    /// never more than `cap` (the call's memory reservation).
+    fn decoder_limits(&self, cap: u64) -> image::Limits {
         let mut limits = image::Limits::default();
         limits.max_alloc = Some(
             self.max_pixels
                 .saturating_mul(16)
                 .saturating_add(64 << 20)
-                .max(512 << 20),
+                .max(512 << 20)
+                .min(cap),
         );
         limits
     }
@@ -85,6 +89,11 @@ impl DecodeCache {
 
     pub fn stats(&self) -> mcp_servers_core::cache::CacheStats {
         self.lru.stats()
+    }
+
+    /// Whether decoded images are kept at all.
+    pub fn enabled(&self) -> bool {
+        self.lru.stats().capacity > 0
     }
 }
 
@@ -251,20 +260,123 @@ pub fn load(
     limits: &Limits,
     suffix: &str,
 ) -> ToolResult<Source> {
-    match (path, data) {
-        (Some(_), Some(_)) => Err(ToolError::new(format!(
-            "give either path{suffix} or data{suffix}, not both"
-        ))),
-        (None, None) => Err(ToolError::new(format!(
-            "missing image: give path{suffix} (a file inside the allowed directories) or \
-             data{suffix} (base64, or a data: URL)"
-        ))),
-        (Some(path), None) => {
-            let real = sandbox.resolve_existing(path).map_err(crate::path_error)?;
-            Source::from_file(&real, limits)
+    Input::resolve(sandbox, path, data, limits, suffix)?.read(limits)
+}
+
+/// An input named by `path` xor `data`, resolved (and the file's size
+/// checked) but not read yet: its size is known before any memory is
+/// reserved for it.
+#[derive(Debug, Clone)]
+pub enum Input<'a> {
+    /// A file the sandbox resolved, and its size.
+    File(PathBuf, u64),
+    /// Inline base64 or a data: URL.
+    Data(&'a str),
+}
+
+impl<'a> Input<'a> {
+    /// Resolves `path` xor `data` (`suffix` names the argument pair in
+    /// messages, e.g. "_a" for `path_a`/`data_a`).
+    pub fn resolve(
+        sandbox: &PathSandbox,
+        path: Option<&str>,
+        data: Option<&'a str>,
+        limits: &Limits,
+        suffix: &str,
+    ) -> ToolResult<Self> {
+        match (path, data) {
+            (Some(_), Some(_)) => Err(ToolError::new(format!(
+                "give either path{suffix} or data{suffix}, not both"
+            ))),
+            (None, None) => Err(ToolError::new(format!(
+                "missing image: give path{suffix} (a file inside the allowed directories) or \
+                 data{suffix} (base64, or a data: URL)"
+            ))),
+            (Some(path), None) => {
+                let real = sandbox.resolve_existing(path).map_err(crate::path_error)?;
+                let meta = std::fs::metadata(&real).map_err(|e| io_error(&e, &real))?;
+                check_len(meta.len(), limits, &real.display().to_string())?;
+                Ok(Self::File(real, meta.len()))
+            }
+            (None, Some(data)) => Ok(Self::Data(data)),
         }
-        (None, Some(data)) => Source::from_bytes(decode_data(data, limits)?, limits),
     }
+
+    /// The memory reading it takes: the file, or the data's cleaned copy
+    /// and its decoded bytes.
+    pub fn read_cost(&self, limits: &Limits) -> u64 {
+        match self {
+            Self::File(_, len) => (*len).min(limits.max_file_bytes),
+            Self::Data(data) => data.len() as u64 + (data.len() as u64 / 4 * 3),
+        }
+    }
+
+    /// Reads and checks it.
+    pub fn read(&self, limits: &Limits) -> ToolResult<Source> {
+        match self {
+            Self::File(path, _) => Source::from_file(path, limits),
+            Self::Data(data) => Source::from_bytes(decode_data(data, limits)?, limits),
+        }
+    }
+}
+
+/// Inputs read, their headers checked, and the memory their call needs
+/// reserved; the reservation is given back when this is dropped.
+#[derive(Debug)]
+pub struct Loaded {
+    pub sources: Vec<(Source, Header)>,
+    pub reservation: Reservation,
+}
+
+/// Reads `inputs` and their headers under a reservation of the memory that
+/// takes, then grows it to `estimate` (the call's whole cost, from the
+/// headers) before a single pixel is decoded. When the budget cannot grow
+/// now, everything is let go (bytes and reservation), the call waits for
+/// the whole estimate, and reads again: a waiting call holds no memory.
+pub fn load_reserved(
+    budget: &Arc<MemoryBudget>,
+    inputs: &[Input],
+    limits: &Limits,
+    what: &str,
+    estimate: impl Fn(&[(Source, Header)]) -> u64,
+) -> ToolResult<Loaded> {
+    load_reserved_beside(budget, 0, inputs, limits, what, estimate)
+}
+
+/// [`load_reserved`] for a call that already holds `held` bytes of the
+/// budget (a contact sheet, while its thumbnails are made).
+pub fn load_reserved_beside(
+    budget: &Arc<MemoryBudget>,
+    held: u64,
+    inputs: &[Input],
+    limits: &Limits,
+    what: &str,
+    estimate: impl Fn(&[(Source, Header)]) -> u64,
+) -> ToolResult<Loaded> {
+    let reading: u64 = inputs.iter().map(|i| i.read_cost(limits)).sum();
+    let mut reservation =
+        budget.reserve_beside(held, reading.saturating_add(CALL_OVERHEAD), what)?;
+    for _ in 0..3 {
+        let mut sources = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let src = input.read(limits)?;
+            let hdr = header(&src, limits)?;
+            sources.push((src, hdr));
+        }
+        let need = estimate(&sources);
+        if reservation.try_resize(need) {
+            return Ok(Loaded {
+                sources,
+                reservation,
+            });
+        }
+        drop(sources);
+        drop(reservation);
+        reservation = budget.reserve_beside(held, need, what)?;
+    }
+    Err(ToolError::new(format!(
+        "{what}: the input kept changing while the call waited for memory; try again"
+    )))
 }
 
 fn check_len(len: u64, limits: &Limits, what: &str) -> ToolResult<()> {
@@ -427,11 +539,19 @@ fn decode_error(src: &Source, stage: &str, err: image::ImageError) -> ToolError 
 /// allocating nothing in proportion to the claimed size.
 pub fn header(src: &Source, limits: &Limits) -> ToolResult<Header> {
     let mut reader = reader(src);
-    reader.limits(limits.decoder_limits());
+    reader.limits(limits.decoder_limits(u64::MAX));
     let mut decoder = reader
         .into_decoder()
         .map_err(|e| decode_error(src, "read the header of", e))?;
     let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(ToolError::new(format!(
+            "{}: the {} header says the image is {width}x{height} pixels; the file is \
+             corrupt (an image has at least one pixel each way)",
+            src.label(),
+            format_name(src.format).to_uppercase()
+        )));
+    }
     limits.check_pixels(width, height, &src.label())?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let frames = frames::count(src.format, &src.bytes);
@@ -464,10 +584,30 @@ pub fn decode(
     cache: &DecodeCache,
     reduce_to: Option<(u32, u32)>,
 ) -> ToolResult<Arc<DynamicImage>> {
-    let full = (hdr.width, hdr.height);
-    let scale = reduce_to
+    decode_within(src, hdr, limits, cache, reduce_to, u64::MAX)
+}
+
+/// The DCT scale [`decode`] uses for `reduce_to`, if any.
+pub fn decode_scale(src: &Source, hdr: &Header, reduce_to: Option<(u32, u32)>) -> Option<DctScale> {
+    reduce_to
         .filter(|_| src.format == ImageFormat::Jpeg)
-        .and_then(|target| DctScale::covering(full, target));
+        .and_then(|target| DctScale::covering((hdr.width, hdr.height), target))
+}
+
+/// [`decode`], with the decoder's allocations held to `max_alloc` bytes
+/// (the call's memory reservation). Stops before decoding once the call is
+/// cancelled or past its deadline.
+pub fn decode_within(
+    src: &Source,
+    hdr: &Header,
+    limits: &Limits,
+    cache: &DecodeCache,
+    reduce_to: Option<(u32, u32)>,
+    max_alloc: u64,
+) -> ToolResult<Arc<DynamicImage>> {
+    mcp_servers_core::work::check()?;
+    let full = (hdr.width, hdr.height);
+    let scale = decode_scale(src, hdr, reduce_to);
     let tag = scale.map_or(0, |scale| scale as u32);
     let key = src.key.clone().map(|k| (k, tag));
     if let Some(key) = &key
@@ -479,9 +619,10 @@ pub fn decode(
     {
         Some(image) => image,
         None => {
+            mcp_servers_core::work::check()?;
             limits.check_pixels(hdr.width, hdr.height, &src.label())?;
             let mut reader = reader(src);
-            reader.limits(limits.decoder_limits());
+            reader.limits(limits.decoder_limits(max_alloc));
             reader
                 .decode()
                 .map_err(|e| decode_error(src, "decode", e))?
@@ -509,6 +650,8 @@ pub fn decode_jpeg_scaled(
     if let Some(image) = jpeg_scaled::decode(bytes, scale, max_pixels) {
         return Some(image);
     }
+    // A call stopped inside ours is not decoded again by jpeg-decoder.
+    mcp_servers_core::work::check().ok()?;
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info().ok()?;
     let (w, h) = scale.output_size(full);
@@ -544,12 +687,18 @@ pub struct ExifSummary {
     pub fields: usize,
 }
 
-/// Reads the EXIF block of a JPEG, TIFF, PNG or WebP; None if there is none.
+/// Reads the EXIF block of a JPEG, TIFF, PNG or WebP; None if there is
+/// none, or if parsing it would take more than twice its size plus 1 MiB
+/// (kamadak-exif copies every field's value, so a block whose thousands of
+/// fields all point at one large value would take gigabytes).
 pub fn exif_summary(bytes: &[u8]) -> Option<ExifSummary> {
     use exif::{In, Tag};
-    let exif = exif::Reader::new()
-        .read_from_container(&mut Cursor::new(bytes))
-        .ok()?;
+    let block = exif_block(bytes)?;
+    if exif_parse_cost(block) > MAX_EXIF_COST_FACTOR * block.len() as u64 + (1 << 20) {
+        tracing::debug!("EXIF block skipped: its fields would take too much memory to parse");
+        return None;
+    }
+    let exif = exif::Reader::new().read_raw(block.to_vec()).ok()?;
     let text = |tag: Tag| -> Option<String> {
         let field = exif.get_field(tag, In::PRIMARY)?;
         match &field.value {
@@ -576,6 +725,183 @@ pub fn exif_summary(bytes: &[u8]) -> Option<ExifSummary> {
             .any(|f| f.tag.context() == exif::Context::Gps && f.tag != Tag::GPSVersionID),
         fields: exif.fields().count(),
     })
+}
+
+/// How much larger than the EXIF block its parse may be (besides 1 MiB).
+const MAX_EXIF_COST_FACTOR: u64 = 2;
+
+/// The EXIF (TIFF-structured) block of a TIFF file (the whole file), a JPEG
+/// (the first APP1 "Exif" segment before the scan), a PNG (the eXIf chunk)
+/// or a WebP (the EXIF chunk).
+fn exif_block(bytes: &[u8]) -> Option<&[u8]> {
+    if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        return Some(bytes);
+    }
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let mut at = 2;
+        loop {
+            while *bytes.get(at)? == 0xFF && *bytes.get(at + 1)? == 0xFF {
+                at += 1;
+            }
+            if *bytes.get(at)? != 0xFF {
+                return None;
+            }
+            let marker = *bytes.get(at + 1)?;
+            at += 2;
+            match marker {
+                0x01 | 0xD0..=0xD8 => continue,
+                0xD9 | 0xDA => return None,
+                _ => {}
+            }
+            let len = usize::from(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
+            let body = bytes.get(at + 2..at.checked_add(len)?)?;
+            if marker == 0xE1 && body.starts_with(b"Exif\0\0") {
+                return Some(&body[6..]);
+            }
+            at += len;
+        }
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        let mut at = 8usize;
+        while at + 8 <= bytes.len() {
+            let len = u32::from_be_bytes(bytes[at..at + 4].try_into().ok()?) as usize;
+            let data = at + 8;
+            if &bytes[at + 4..at + 8] == b"eXIf" {
+                return bytes.get(data..data.checked_add(len)?);
+            }
+            at = data.checked_add(len)?.checked_add(4)?;
+        }
+        return None;
+    }
+    if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        let mut at = 12usize;
+        while at + 8 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().ok()?) as usize;
+            let data = at + 8;
+            if &bytes[at..at + 4] == b"EXIF" {
+                return bytes.get(data..data.checked_add(len)?);
+            }
+            at = data.checked_add(len)?.checked_add(len & 1)?;
+        }
+    }
+    None
+}
+
+/// What kamadak-exif allocates to parse `block` and every field in it: the
+/// block's copy, an entry per field, and each field's value as a vector
+/// (an ASCII value is a vector per NUL-separated string). Walks the IFDs as
+/// it does: at most 8 in the chain, each with its Exif, GPS and Interop
+/// child IFDs, none twice; stops where it would stop with an error.
+pub fn exif_parse_cost(block: &[u8]) -> u64 {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Ctx {
+        Tiff,
+        Exif,
+        Gps,
+        Interop,
+    }
+    struct Walk<'a> {
+        data: &'a [u8],
+        big_endian: bool,
+        seen: std::collections::HashSet<usize>,
+        cost: u64,
+    }
+    impl Walk<'_> {
+        fn u16(&self, at: usize) -> Option<u16> {
+            let b: [u8; 2] = self.data.get(at..at + 2)?.try_into().ok()?;
+            Some(if self.big_endian {
+                u16::from_be_bytes(b)
+            } else {
+                u16::from_le_bytes(b)
+            })
+        }
+        fn u32(&self, at: usize) -> Option<u32> {
+            let b: [u8; 4] = self.data.get(at..at + 4)?.try_into().ok()?;
+            Some(if self.big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        }
+        /// One IFD; the offset of the next, None where parsing stops.
+        fn ifd(&mut self, offset: usize, ctx: Ctx) -> Option<usize> {
+            let count = usize::from(self.u16(offset)?);
+            if !self.seen.insert(offset) {
+                return None;
+            }
+            for i in 0..count {
+                let at = offset + 2 + i * 12;
+                let (tag, kind, n) = (self.u16(at)?, self.u16(at + 2)?, self.u32(at + 4)?);
+                let unit: u64 = match kind {
+                    1 | 2 | 6 | 7 => 1,
+                    3 | 8 => 2,
+                    4 | 9 | 11 => 4,
+                    5 | 10 | 12 => 8,
+                    _ => 0,
+                };
+                let len = unit * u64::from(n);
+                if len > 4 {
+                    let value = u64::from(self.u32(at + 8)?);
+                    if value + len > self.data.len() as u64 {
+                        return None;
+                    }
+                }
+                let child = match (ctx, tag) {
+                    (Ctx::Tiff, 0x8769) => Some(Ctx::Exif),
+                    (Ctx::Tiff, 0x8825) => Some(Ctx::Gps),
+                    (Ctx::Exif, 0xA005) => Some(Ctx::Interop),
+                    _ => None,
+                };
+                match child {
+                    Some(child) => {
+                        let pointer = if len > 4 {
+                            self.u32(at + 8)?
+                        } else if kind == 3 {
+                            u32::from(self.u16(at + 8)?)
+                        } else {
+                            self.u32(at + 8)?
+                        };
+                        if self.ifd(pointer as usize, child)? != 0 {
+                            return None;
+                        }
+                    }
+                    None => {
+                        let value = if kind == 2 {
+                            24 * (u64::from(n) + 1) + u64::from(n)
+                        } else {
+                            len
+                        };
+                        self.cost += 64 + value;
+                    }
+                }
+            }
+            self.u32(offset + 2 + count * 12).map(|next| next as usize)
+        }
+    }
+    let big_endian = match block.get(..4) {
+        Some(b"MM\0*") => true,
+        Some(b"II*\0") => false,
+        _ => return 0,
+    };
+    let mut walk = Walk {
+        data: block,
+        big_endian,
+        seen: std::collections::HashSet::new(),
+        cost: block.len() as u64,
+    };
+    let Some(mut next) = walk.u32(4).map(|o| o as usize) else {
+        return walk.cost;
+    };
+    for _ in 0..8 {
+        if next == 0 {
+            break;
+        }
+        match walk.ifd(next, Ctx::Tiff) {
+            Some(n) => next = n,
+            None => break,
+        }
+    }
+    walk.cost
 }
 
 #[cfg(test)]
@@ -639,6 +965,219 @@ mod tests {
         };
         let err = decode_data(&b64, &small).unwrap_err().to_string();
         assert!(err.contains("--max-file-bytes"), "{err}");
+    }
+
+    /// A lossless WebP whose header's 14-bit width field is all ones:
+    /// image-webp reads `(1 + bits) & 0x3FFF`, which is 0.
+    pub(crate) fn webp_claiming_zero_width() -> Vec<u8> {
+        let header: u32 = 0x3FFF | (9 << 14);
+        let mut chunk = vec![0x2F];
+        chunk.extend_from_slice(&header.to_le_bytes());
+        chunk.extend_from_slice(&[0; 7]);
+        let mut bytes = b"RIFF".to_vec();
+        bytes.extend_from_slice(&((4 + 8 + chunk.len()) as u32).to_le_bytes());
+        bytes.extend_from_slice(b"WEBPVP8L");
+        bytes.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&chunk);
+        bytes
+    }
+
+    /// A one-frame GIF whose logical screen is `w` x `h`.
+    fn gif_screen(w: u16, h: u16) -> Vec<u8> {
+        let mut bytes = b"GIF89a".to_vec();
+        bytes.extend_from_slice(&w.to_le_bytes());
+        bytes.extend_from_slice(&h.to_le_bytes());
+        bytes.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 255, 255, 255]);
+        bytes.extend_from_slice(&[0x2C, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&w.to_le_bytes());
+        bytes.extend_from_slice(&h.to_le_bytes());
+        bytes.extend_from_slice(&[0, 2, 2, 0x4C, 0x01, 0, 0x3B]);
+        bytes
+    }
+
+    /// A 24-bit BMP whose header says `w` x `h`.
+    fn bmp_claiming(w: i32, h: i32) -> Vec<u8> {
+        let mut bytes = b"BM".to_vec();
+        bytes.extend_from_slice(&(54u32 + 4).to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&54u32.to_le_bytes());
+        bytes.extend_from_slice(&40u32.to_le_bytes());
+        bytes.extend_from_slice(&w.to_le_bytes());
+        bytes.extend_from_slice(&h.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&24u16.to_le_bytes());
+        bytes.extend_from_slice(&[0; 24]);
+        bytes.extend_from_slice(&[0; 4]);
+        bytes
+    }
+
+    /// A little-endian one-strip 8-bit gray TIFF whose tags say `w` x `h`.
+    fn tiff_claiming(w: u32, h: u32) -> Vec<u8> {
+        let entries: [(u16, u16, u32, u32); 8] = [
+            (256, 4, 1, w),
+            (257, 4, 1, h),
+            (258, 3, 1, 8),
+            (259, 3, 1, 1),
+            (262, 3, 1, 1),
+            (273, 4, 1, 8 + 2 + 8 * 12 + 4),
+            (278, 4, 1, h.max(1)),
+            (279, 4, 1, 1),
+        ];
+        let mut bytes = b"II*\0".to_vec();
+        bytes.extend_from_slice(&8u32.to_le_bytes());
+        bytes.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, kind, count, value) in entries {
+            bytes.extend_from_slice(&tag.to_le_bytes());
+            bytes.extend_from_slice(&kind.to_le_bytes());
+            bytes.extend_from_slice(&count.to_le_bytes());
+            bytes.extend_from_slice(&value.to_le_bytes());
+        }
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.push(0);
+        bytes
+    }
+
+    /// A baseline JPEG whose frame header says `w` x `h`.
+    fn jpeg_claiming(w: u16, h: u16) -> Vec<u8> {
+        let img = image::GrayImage::new(8, 8);
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        let mut bytes = out.into_inner();
+        let sof = bytes.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
+        bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+        bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_header_claiming_no_pixels_is_an_error_in_every_format() {
+        let limits = Limits::default();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("webp", webp_claiming_zero_width()),
+            ("png", png_claiming(0, 10)),
+            ("png", png_claiming(10, 0)),
+            ("gif", gif_screen(0, 0)),
+            ("gif", gif_screen(5, 0)),
+            ("bmp", bmp_claiming(0, 4)),
+            ("bmp", bmp_claiming(4, 0)),
+            ("tiff", tiff_claiming(0, 4)),
+            ("tiff", tiff_claiming(4, 0)),
+            ("jpeg", jpeg_claiming(0, 8)),
+            ("jpeg", jpeg_claiming(8, 0)),
+        ];
+        for (name, bytes) in cases {
+            let src = Source::from_bytes(bytes, &limits).unwrap();
+            assert_eq!(format_name(src.format), name);
+            match header(&src, &limits) {
+                Ok(hdr) => panic!("{name}: {}x{} reported as an image", hdr.width, hdr.height),
+                Err(e) => assert!(e.message().contains("inline data"), "{name}: {e}"),
+            }
+        }
+        // The sane versions of the same files are read.
+        for bytes in [gif_screen(2, 2), bmp_claiming(1, 1), tiff_claiming(1, 1)] {
+            let src = Source::from_bytes(bytes, &limits).unwrap();
+            let hdr = header(&src, &limits).unwrap();
+            assert!(hdr.width > 0 && hdr.height > 0);
+        }
+        let src = Source::from_bytes(webp_claiming_zero_width(), &limits).unwrap();
+        let err = header(&src, &limits).unwrap_err().to_string();
+        assert!(err.contains("says the image is 0x"), "{err}");
+        assert!(err.contains("corrupt"), "{err}");
+    }
+
+    /// A TIFF-structured EXIF block with `fields` ASCII fields that all
+    /// point at one `value_len`-byte run of NULs.
+    fn exif_aliasing(fields: u16, value_len: u32) -> Vec<u8> {
+        let mut t = b"MM\0*".to_vec();
+        t.extend_from_slice(&8u32.to_be_bytes());
+        let value_at = 8 + 2 + u32::from(fields) * 12 + 4;
+        t.extend_from_slice(&fields.to_be_bytes());
+        for i in 0..fields {
+            t.extend_from_slice(&(0x1000 + i).to_be_bytes());
+            t.extend_from_slice(&2u16.to_be_bytes());
+            t.extend_from_slice(&value_len.to_be_bytes());
+            t.extend_from_slice(&value_at.to_be_bytes());
+        }
+        t.extend_from_slice(&0u32.to_be_bytes());
+        t.extend(std::iter::repeat_n(0u8, value_len as usize));
+        t
+    }
+
+    /// `png_bytes(2, 2)` with an eXIf chunk holding `block`.
+    fn png_with_exif(block: &[u8]) -> Vec<u8> {
+        let png = png_bytes(2, 2);
+        let mut out = png[..33].to_vec();
+        out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        let mut chunk = b"eXIf".to_vec();
+        chunk.extend_from_slice(block);
+        out.extend_from_slice(&chunk);
+        out.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
+        out.extend_from_slice(&png[33..]);
+        out
+    }
+
+    #[test]
+    fn exif_whose_fields_alias_one_large_value_is_not_parsed() {
+        // 200 fields x 64 KiB of NULs: ~300 MB of vectors for a 66 KB block.
+        let hostile = exif_aliasing(200, 64 << 10);
+        let cost = exif_parse_cost(&hostile);
+        assert!(cost > 256 << 20, "{cost}");
+        let png = png_with_exif(&hostile);
+        assert_eq!(exif_block(&png), Some(hostile.as_slice()));
+        assert!(exif_summary(&png).is_none());
+        // A few fields sharing a value are fine, and parsed.
+        let fine = exif_aliasing(3, 16);
+        assert!(exif_parse_cost(&fine) < 4096);
+        let summary = exif_summary(&png_with_exif(&fine)).expect("parsed");
+        assert_eq!(summary.fields, 3);
+    }
+
+    #[test]
+    fn exif_cost_walks_no_ifd_twice_and_at_most_eight() {
+        // IFD0's next-IFD offset points back at itself.
+        let mut looped = exif_aliasing(1, 16);
+        let next = 8 + 2 + 12;
+        looped[next..next + 4].copy_from_slice(&8u32.to_be_bytes());
+        let once = exif_parse_cost(&exif_aliasing(1, 16));
+        assert_eq!(exif_parse_cost(&looped), once);
+        for cut in 0..looped.len() {
+            exif_parse_cost(&looped[..cut]);
+        }
+    }
+
+    #[test]
+    fn a_cancelled_call_decodes_and_transforms_nothing() {
+        use mcp_servers_core::work::{CallLimits, enter};
+        let img = image::RgbImage::from_fn(800, 600, |x, _| image::Rgb([(x % 256) as u8, 0, 0]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        let jpeg = out.into_inner();
+        let limits = Limits::default();
+        let src = Source::from_bytes(jpeg.clone(), &limits).unwrap();
+        let hdr = header(&src, &limits).unwrap();
+        let call = CallLimits::new(
+            Default::default(),
+            std::time::Instant::now() + std::time::Duration::from_secs(600),
+        );
+        call.token().cancel();
+        enter(Some(call), || {
+            assert!(jpeg_scaled::decode(&jpeg, DctScale::Quarter, u64::MAX).is_none());
+            let cache = DecodeCache::new(0);
+            for reduce in [None, Some((100, 75))] {
+                let err = decode(&src, &hdr, &limits, &cache, reduce)
+                    .unwrap_err()
+                    .to_string();
+                assert!(err.contains("cancelled"), "{err}");
+            }
+            let steps = crate::ops::validate(&[crate::ops::Operation::Invert]).unwrap();
+            let img = DynamicImage::ImageRgb8(img.clone());
+            let err = crate::ops::apply(img, &steps, Orientation::NoTransforms, &limits)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("cancelled"), "{err}");
+        });
+        // Outside the call the same work runs.
+        assert!(decode(&src, &hdr, &limits, &DecodeCache::new(0), Some((100, 75))).is_ok());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! directory, on all cores, with progress and cancellation.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use globset::GlobBuilder;
@@ -19,9 +20,11 @@ use serde::{Deserialize, Serialize};
 use super::par_map;
 use super::transform::reduce_hint;
 use crate::ImageServer;
-use crate::encode::{DEFAULT_QUALITY, OutputFormat, encode, write_resolved};
-use crate::ops::{self, Operation};
-use crate::source::{self, DecodeCache};
+use crate::cost::Meter;
+use crate::encode::{OutputFormat, encode, write_resolved};
+use crate::ops::{self, Operation, Step};
+use crate::params::{self, Int};
+use crate::source::{self, DecodeCache, Input};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct BatchParams {
@@ -29,8 +32,9 @@ pub struct BatchParams {
     pub input_dir: String,
     /// Glob over paths relative to input_dir: "*.jpg" (this directory only), "**/*.png" (recursive). Default "*".
     pub pattern: Option<String>,
-    /// Steps applied to every image, as in transform.
+    /// Steps applied to every image, as in transform (at most 100).
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub operations: Vec<Operation>,
     /// Directory to write results to (created if missing; inside the allowed directories). Sub-directories of matches are kept.
     pub output_dir: String,
@@ -38,7 +42,7 @@ pub struct BatchParams {
     pub format: Option<OutputFormat>,
     /// JPEG quality 1-100 (default 85).
     #[schemars(range(min = 1, max = 100))]
-    pub quality: Option<u8>,
+    pub quality: Option<Int>,
     /// Replace existing output files (default false: such files are reported as failed).
     #[serde(default)]
     pub overwrite: bool,
@@ -81,7 +85,8 @@ impl ImageServer {
         Parameters(p): Parameters<BatchParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
-        ops::validate(&p.operations)?;
+        let steps = ops::validate(&p.operations)?;
+        let quality = params::quality(p.quality)?;
         let input_dir = self
             .sandbox
             .resolve_existing(&p.input_dir)
@@ -116,6 +121,7 @@ impl ImageServer {
                 .sort_by_file_name();
             for entry in walker {
                 progress.check()?;
+                mcp_servers_core::work::check()?;
                 let Ok(entry) = entry else { continue };
                 if entry.file_type().is_dir() {
                     continue;
@@ -147,18 +153,19 @@ impl ImageServer {
                         &sandbox,
                         &config,
                         &no_cache,
-                        &input_dir,
-                        &output_dir,
-                        rel,
+                        (&input_dir, &output_dir, rel),
+                        &steps,
+                        quality,
                         &p,
                     );
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     progress.report(n as f64, Some(total as f64), Some(&rel.display().to_string()));
                     item
                 },
-                || progress.is_cancelled(),
+                || progress.is_cancelled() || mcp_servers_core::work::check().is_err(),
             );
             progress.check()?;
+            mcp_servers_core::work::check()?;
             let results: Vec<BatchItem> = results.into_iter().flatten().collect();
             progress.report_now(total as f64, Some(total as f64), Some("done"));
             let failed = results.iter().filter(|r| r.error.is_some()).count();
@@ -198,9 +205,9 @@ fn process_one(
     sandbox: &mcp_servers_core::sandbox::PathSandbox,
     config: &crate::Config,
     cache: &DecodeCache,
-    input_dir: &Path,
-    output_dir: &Path,
-    rel: &Path,
+    (input_dir, output_dir, rel): (&Path, &Path, &Path),
+    steps: &[Step],
+    quality: u8,
     p: &BatchParams,
 ) -> BatchItem {
     let input = input_dir.join(rel);
@@ -215,12 +222,26 @@ fn process_one(
     let run = || -> ToolResult<(PathBuf, u32, u32, u64)> {
         let limits = &config.limits;
         // Through the sandbox again: a symlink in the tree may point outside.
-        let src = source::load(sandbox, input.to_str(), None, limits, "")?;
-        let hdr = source::header(&src, limits)?;
-        let format = p
-            .format
-            .or_else(|| OutputFormat::from_image_format(src.format))
-            .unwrap_or(OutputFormat::Png);
+        let source_input = Input::resolve(sandbox, input.to_str(), None, limits, "")?;
+        let choose = |src: &source::Source| {
+            p.format
+                .or_else(|| OutputFormat::from_image_format(src.format))
+                .unwrap_or(OutputFormat::Png)
+        };
+        let what = format!("transforming {}", rel.display());
+        let loaded =
+            source::load_reserved(&config.memory, &[source_input], limits, &what, |sources| {
+                let (src, hdr) = &sources[0];
+                let mut m = Meter::new();
+                m.alloc(src.bytes.len() as u64);
+                let hint = reduce_hint(steps, hdr);
+                let shape = m.decode_source(src, hdr, hint, false);
+                let shape = m.steps(shape, steps, hdr.orientation);
+                m.deliver(shape, choose(src), false);
+                m.total()
+            })?;
+        let (src, hdr) = &loaded.sources[0];
+        let format = choose(src);
         let target = output_dir.join(rel).with_extension(format.extension());
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| ToolError::io(&e, parent))?;
@@ -228,10 +249,12 @@ fn process_one(
         let target = sandbox
             .resolve_for_write(&target.display().to_string())
             .map_err(crate::path_error)?;
-        let decoded = source::decode(&src, &hdr, limits, cache, reduce_hint(&p.operations, &hdr))?;
-        let img = ops::apply((*decoded).clone(), &p.operations, hdr.orientation, limits)?;
-        drop(decoded);
-        let bytes = encode(&img, format, p.quality.unwrap_or(DEFAULT_QUALITY))?;
+        let reserved = loaded.reservation.bytes();
+        let hint = reduce_hint(steps, hdr);
+        let decoded = source::decode_within(src, hdr, limits, cache, hint, reserved)?;
+        let decoded = Arc::try_unwrap(decoded).unwrap_or_else(|shared| (*shared).clone());
+        let img = ops::apply(decoded, steps, hdr.orientation, limits)?;
+        let bytes = encode(&img, format, quality)?;
         write_resolved(&target, &bytes, p.overwrite)?;
         Ok((target, img.width(), img.height(), bytes.len() as u64))
     };

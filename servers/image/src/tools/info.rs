@@ -9,7 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ImageServer;
-use crate::source::{self, ExifSummary, format_name};
+use crate::cost::CALL_OVERHEAD;
+use crate::source::{self, ExifSummary, Input, format_name};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SourceParams {
@@ -67,13 +68,18 @@ impl ImageServer {
         let config = self.config.clone();
         let out = blocking(move || {
             let limits = &config.limits;
-            let (src, file_size) = match (p.path.as_deref(), p.data.as_deref()) {
-                (Some(path), None) => {
-                    let real = sandbox.resolve_existing(path).map_err(crate::path_error)?;
-                    source::Source::header_of_file(&real, limits)?
-                }
-                (path, data) => {
-                    let src = source::load(&sandbox, path, data, limits, "")?;
+            let input = Input::resolve(&sandbox, p.path.as_deref(), p.data.as_deref(), limits, "")?;
+            // The bytes read, and the EXIF parser's copy and fields (held to
+            // twice the block by `exif_summary`); no pixels.
+            let reading = input.read_cost(limits);
+            let _memory = config.memory.reserve(
+                reading.saturating_mul(3).saturating_add(CALL_OVERHEAD),
+                "reading this image's header",
+            )?;
+            let (src, file_size) = match &input {
+                Input::File(real, _) => source::Source::header_of_file(real, limits)?,
+                Input::Data(_) => {
+                    let src = input.read(limits)?;
                     let size = src.bytes.len() as u64;
                     (src, size)
                 }

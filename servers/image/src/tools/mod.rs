@@ -217,7 +217,9 @@ pub fn describe_output(out: &OutputMeta) -> String {
 }
 
 /// Runs `f` on every item on all cores (std threads, work taken in order
-/// from a shared counter); items not started once `stop` says so are None.
+/// from a shared counter, each under the calling call's limits, so
+/// `work::check` and memory waits see its cancellation); items not started
+/// once `stop` says so are None.
 pub(crate) fn par_map<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(usize, &T) -> R + Sync,
@@ -231,18 +233,22 @@ pub(crate) fn par_map<T: Sync, R: Send>(
         .max(1);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let limits = mcp_servers_core::work::current();
     std::thread::scope(|scope| {
         for _ in 0..workers {
+            let limits = limits.clone();
             scope.spawn(|| {
-                loop {
-                    if stop() {
-                        break;
+                mcp_servers_core::work::enter(limits, || {
+                    loop {
+                        if stop() {
+                            break;
+                        }
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(index) else { break };
+                        let value = f(index, item);
+                        results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(value);
                     }
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(index) else { break };
-                    let value = f(index, item);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(value);
-                }
+                })
             });
         }
     });

@@ -1,5 +1,7 @@
 //! prepare_for_model: an image sized and encoded for a vision model's budget.
 
+use std::sync::Arc;
+
 use image::GenericImageView;
 use mcp_servers_core::error::{ToolResult, blocking};
 use rmcp::handler::server::common::schema_for_output;
@@ -12,9 +14,11 @@ use serde::{Deserialize, Serialize};
 use super::result_with;
 use crate::ImageServer;
 use crate::budget::ModelFamily;
-use crate::encode::{DEFAULT_QUALITY, OutputFormat, fit_inline};
+use crate::cost::{Meter, Shape};
+use crate::encode::{OutputFormat, fit_inline};
 use crate::ops::{Filter, resize_exact};
-use crate::source::{self, format_name, swaps_axes};
+use crate::params::{self, Int};
+use crate::source::{self, Input, format_name, swaps_axes};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct PrepareParams {
@@ -27,7 +31,7 @@ pub struct PrepareParams {
     pub model: ModelFamily,
     /// JPEG quality 1-100 when the image is sent as JPEG (default 85).
     #[schemars(range(min = 1, max = 100))]
-    pub quality: Option<u8>,
+    pub quality: Option<Int>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -69,21 +73,59 @@ impl ImageServer {
     ) -> ToolResult<CallToolResult> {
         let sandbox = self.sandbox.clone();
         let config = self.config.clone();
+        let quality = params::quality(p.quality)?;
         let (block, out) = blocking(move || {
             let limits = &config.limits;
             let budget = p.model.budget();
-            let src = source::load(&sandbox, p.path.as_deref(), p.data.as_deref(), limits, "")?;
-            let hdr = source::header(&src, limits)?;
-            let (ow, oh) = hdr.oriented_dimensions();
-            let (tw, th) = budget.target(ow, oh);
-            let stored_target = if swaps_axes(hdr.orientation) {
-                (th, tw)
-            } else {
-                (tw, th)
+            let input = Input::resolve(&sandbox, p.path.as_deref(), p.data.as_deref(), limits, "")?;
+            let cached = config.cache.enabled();
+            // The size sent (as displayed) and the size to decode toward (as stored).
+            let targets = |hdr: &source::Header| {
+                let (ow, oh) = hdr.oriented_dimensions();
+                let (tw, th) = budget.target(ow, oh);
+                let stored = if swaps_axes(hdr.orientation) {
+                    (th, tw)
+                } else {
+                    (tw, th)
+                };
+                ((tw, th), stored)
             };
-            let decoded = source::decode(&src, &hdr, limits, &config.cache, Some(stored_target))?;
-            let mut img = (*decoded).clone();
-            drop(decoded);
+            let loaded = source::load_reserved(
+                &config.memory,
+                &[input],
+                limits,
+                "preparing this image",
+                |sources| {
+                    let (src, hdr) = &sources[0];
+                    let ((tw, th), stored) = targets(hdr);
+                    let mut m = Meter::new();
+                    m.alloc(src.bytes.len() as u64);
+                    let shape =
+                        m.decode_source(src, hdr, Some(stored), cached && src.key.is_some());
+                    let mut shape = m.orient(shape, hdr.orientation);
+                    if (shape.width, shape.height) != (tw, th) {
+                        shape = m.resize(shape, tw, th);
+                    }
+                    m.temp(Shape::rgba8(tw, th).bytes());
+                    let mut png = m.clone();
+                    png.deliver(shape, OutputFormat::Png, true);
+                    m.deliver(shape, OutputFormat::Jpeg, true);
+                    m.total().max(png.total())
+                },
+            )?;
+            let (src, hdr) = &loaded.sources[0];
+            let (ow, oh) = hdr.oriented_dimensions();
+            let ((tw, th), stored_target) = targets(hdr);
+            let reserved = loaded.reservation.bytes();
+            let decoded = source::decode_within(
+                src,
+                hdr,
+                limits,
+                &config.cache,
+                Some(stored_target),
+                reserved,
+            )?;
+            let mut img = Arc::try_unwrap(decoded).unwrap_or_else(|shared| (*shared).clone());
             img.apply_orientation(hdr.orientation);
             if img.dimensions() != (tw, th) {
                 img = resize_exact(&img, tw, th, Filter::Lanczos3)?;
@@ -93,7 +135,6 @@ impl ImageServer {
             } else {
                 OutputFormat::Jpeg
             };
-            let quality = p.quality.unwrap_or(DEFAULT_QUALITY);
             let inline = fit_inline(&img, format, quality, None, config.max_inline_bytes)?;
             let before = budget.tokens(ow, oh);
             let after = budget.tokens(inline.width, inline.height);

@@ -1,6 +1,8 @@
 //! contact_sheet: several images as numbered thumbnails in one grid.
 
-use image::{DynamicImage, GenericImageView, Rgba, RgbaImage};
+use std::sync::{Arc, Mutex};
+
+use image::{DynamicImage, Rgba, RgbaImage};
 use mcp_servers_core::error::{ToolError, ToolResult, blocking};
 use rmcp::handler::server::common::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
@@ -10,9 +12,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Delivery, OutputMeta, deliver, describe_output, par_map, result_with};
-use crate::encode::{DEFAULT_QUALITY, OutputFormat};
+use crate::cost::{Meter, Shape};
+use crate::encode::OutputFormat;
 use crate::ops::{Filter, Fit, resize_exact, resize_target};
-use crate::source::{self, format_name, swaps_axes};
+use crate::params::{self, Int};
+use crate::source::{self, Header, Input, format_name, swaps_axes};
 use crate::{ImageServer, font};
 
 /// Most images on one sheet.
@@ -25,19 +29,19 @@ pub struct SheetParams {
     /// Image files (inside the allowed directories), shown in this order and numbered from 1.
     #[schemars(length(min = 1, max = 400))]
     pub paths: Vec<String>,
-    /// Images per row (default: a near-square grid).
+    /// Images per row, 1-100 (default: a near-square grid; more columns than images means one row).
     #[schemars(range(min = 1, max = 100))]
-    pub columns: Option<u32>,
+    pub columns: Option<Int>,
     /// Thumbnail box in pixels, 16-1024 (default 256).
     #[schemars(range(min = 16, max = 1024))]
-    pub cell_size: Option<u32>,
+    pub cell_size: Option<Int>,
     /// Number each image in a strip under it (default true).
     pub labels: Option<bool>,
     /// Output format (default: from output_path's extension, else png).
     pub format: Option<OutputFormat>,
     /// JPEG quality 1-100 (default 85).
     #[schemars(range(min = 1, max = 100))]
-    pub quality: Option<u8>,
+    pub quality: Option<Int>,
     /// Write the sheet to this file (inside the allowed directories).
     pub output_path: Option<String>,
     /// Replace output_path if it exists (default false).
@@ -97,14 +101,22 @@ impl ImageServer {
             p.return_image,
             self.config.max_inline_bytes,
         )?;
+        let columns = p
+            .columns
+            .map(|c| c.check_u32("columns", 1, 100))
+            .transpose()?;
+        let cell = p
+            .cell_size
+            .map(|c| c.check_u32("cell_size", 16, 1024))
+            .transpose()?
+            .unwrap_or(256);
+        let quality = params::quality(p.quality)?;
         let sandbox = self.sandbox.clone();
         let config = self.config.clone();
         let (blocks, out) = blocking(move || {
             let limits = &config.limits;
-            let cell = p.cell_size.unwrap_or(256).clamp(16, 1024);
             let count = p.paths.len() as u32;
-            let columns = p
-                .columns
+            let columns = columns
                 .unwrap_or_else(|| (f64::from(count).sqrt().ceil() as u32).max(1))
                 .clamp(1, count);
             let rows = count.div_ceil(columns);
@@ -116,39 +128,84 @@ impl ImageServer {
             let sheet_w = columns * (cell + PAD) + PAD;
             let sheet_h = rows * (cell + label_h + PAD) + PAD;
             limits.check_pixels(sheet_w, sheet_h, "the contact sheet")?;
-
+            let format =
+                OutputFormat::choose(p.format, p.output_path.as_deref(), image::ImageFormat::Png);
+            // The sheet and its encode for the whole call; each thumbnail
+            // reserves its own decode while it is made.
+            let sheet_shape = Shape::rgba8(sheet_w, sheet_h);
+            let mut m = Meter::new();
+            m.alloc(sheet_shape.bytes());
+            m.deliver(sheet_shape, format, delivery.inline);
+            let sheet_memory = config.memory.reserve(m.total(), "this contact sheet")?;
+            let sheet = Mutex::new(RgbaImage::from_pixel(
+                sheet_w,
+                sheet_h,
+                Rgba([255, 255, 255, 255]),
+            ));
+            let origin = |index: usize| {
+                let (col, row) = (index as u32 % columns, index as u32 / columns);
+                (PAD + col * (cell + PAD), PAD + row * (cell + label_h + PAD))
+            };
+            let cached = config.cache.enabled();
             let thumbs = par_map(
                 &p.paths,
-                |_, user_path| -> ToolResult<(DynamicImage, String, u32, u32)> {
-                    let src = source::load(&sandbox, Some(user_path), None, limits, "")?;
-                    let hdr = source::header(&src, limits)?;
+                |index, user_path| -> ToolResult<(String, u32, u32)> {
+                    let input = Input::resolve(&sandbox, Some(user_path), None, limits, "")?;
+                    let what = format!("thumbnail #{}", index + 1);
+                    let loaded = source::load_reserved_beside(
+                        &config.memory,
+                        sheet_memory.bytes(),
+                        &[input],
+                        limits,
+                        &what,
+                        |sources| {
+                            let (src, hdr) = &sources[0];
+                            let (tw, th, hint) = thumb_size(hdr, cell);
+                            let mut m = Meter::new();
+                            m.alloc(src.bytes.len() as u64);
+                            let shape =
+                                m.decode_source(src, hdr, Some(hint), cached && src.key.is_some());
+                            let shape = m.orient(shape, hdr.orientation);
+                            let thumb = m.resize(shape, tw, th);
+                            m.temp(Shape::rgba8(thumb.width, thumb.height).bytes());
+                            m.total()
+                        },
+                    )?;
+                    let (src, hdr) = &loaded.sources[0];
                     let (ow, oh) = hdr.oriented_dimensions();
-                    let (tw, th) = resize_target(
-                        (ow, oh),
-                        Some(cell.min(ow)),
-                        Some(cell.min(oh)),
-                        Fit::Inside,
-                    );
-                    let hint = if swaps_axes(hdr.orientation) {
-                        (th, tw)
-                    } else {
-                        (tw, th)
-                    };
-                    let decoded = source::decode(&src, &hdr, limits, &config.cache, Some(hint))?;
-                    let mut img = (*decoded).clone();
+                    let (tw, th, hint) = thumb_size(hdr, cell);
+                    let reserved = loaded.reservation.bytes();
+                    let decoded = source::decode_within(
+                        src,
+                        hdr,
+                        limits,
+                        &config.cache,
+                        Some(hint),
+                        reserved,
+                    )?;
+                    let mut img =
+                        Arc::try_unwrap(decoded).unwrap_or_else(|shared| (*shared).clone());
                     img.apply_orientation(hdr.orientation);
                     let thumb = resize_exact(&img, tw, th, Filter::Catmullrom)?;
-                    Ok((thumb, format_name(src.format), ow, oh))
+                    drop(img);
+                    let (x0, y0) = origin(index);
+                    let mut sheet = sheet.lock().unwrap_or_else(|e| e.into_inner());
+                    image::imageops::overlay(
+                        &mut *sheet,
+                        &thumb.to_rgba8(),
+                        i64::from(x0 + (cell - tw) / 2),
+                        i64::from(y0 + (cell - th) / 2),
+                    );
+                    Ok((format_name(src.format), ow, oh))
                 },
-                || false,
+                || mcp_servers_core::work::check().is_err(),
             );
+            mcp_servers_core::work::check()?;
 
-            let mut sheet = RgbaImage::from_pixel(sheet_w, sheet_h, Rgba([255, 255, 255, 255]));
+            let mut sheet = sheet.into_inner().unwrap_or_else(|e| e.into_inner());
             let mut images = Vec::new();
             for (index, (user_path, thumb)) in p.paths.iter().zip(thumbs).enumerate() {
-                let (col, row) = (index as u32 % columns, index as u32 / columns);
-                let x0 = PAD + col * (cell + PAD);
-                let y0 = PAD + row * (cell + label_h + PAD);
+                let (x0, y0) = origin(index);
                 let mut entry = SheetEntry {
                     index: index + 1,
                     path: user_path.clone(),
@@ -158,14 +215,7 @@ impl ImageServer {
                     error: None,
                 };
                 match thumb.unwrap_or_else(|| Err(ToolError::new("not processed"))) {
-                    Ok((thumb, format, w, h)) => {
-                        let (tw, th) = thumb.dimensions();
-                        image::imageops::overlay(
-                            &mut sheet,
-                            &thumb.to_rgba8(),
-                            i64::from(x0 + (cell - tw) / 2),
-                            i64::from(y0 + (cell - th) / 2),
-                        );
+                    Ok((format, w, h)) => {
                         entry.format = Some(format);
                         entry.width = Some(w);
                         entry.height = Some(h);
@@ -194,14 +244,8 @@ impl ImageServer {
                 }
                 images.push(entry);
             }
-            let format =
-                OutputFormat::choose(p.format, p.output_path.as_deref(), image::ImageFormat::Png);
-            let (blocks, output) = deliver(
-                &DynamicImage::ImageRgba8(sheet),
-                format,
-                p.quality.unwrap_or(DEFAULT_QUALITY),
-                &delivery,
-            )?;
+            let (blocks, output) =
+                deliver(&DynamicImage::ImageRgba8(sheet), format, quality, &delivery)?;
             Ok((
                 blocks,
                 SheetOutput {
@@ -235,4 +279,22 @@ impl ImageServer {
         }
         result_with(summary, blocks, &out)
     }
+}
+
+/// A thumbnail's size (upright, inside the cell, never enlarged) and the
+/// size to decode toward (as stored).
+fn thumb_size(hdr: &Header, cell: u32) -> (u32, u32, (u32, u32)) {
+    let (ow, oh) = hdr.oriented_dimensions();
+    let (tw, th) = resize_target(
+        (ow, oh),
+        Some(cell.min(ow)),
+        Some(cell.min(oh)),
+        Fit::Inside,
+    );
+    let hint = if swaps_axes(hdr.orientation) {
+        (th, tw)
+    } else {
+        (tw, th)
+    };
+    (tw, th, hint)
 }

@@ -1,5 +1,7 @@
 //! transform: a list of operations, one decode, one encode.
 
+use std::sync::Arc;
+
 use image::metadata::Orientation;
 use mcp_servers_core::error::{ToolResult, blocking};
 use rmcp::handler::server::common::schema_for_output;
@@ -11,9 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Delivery, ImageMeta, OutputMeta, deliver, describe_output, result_with};
 use crate::ImageServer;
-use crate::encode::{DEFAULT_QUALITY, OutputFormat};
-use crate::ops::{self, Fit, Operation};
-use crate::source::{self, Header, swaps_axes};
+use crate::cost::Meter;
+use crate::encode::OutputFormat;
+use crate::ops::{self, Fit, Operation, Step};
+use crate::params::{self, Int};
+use crate::source::{self, Header, Input, swaps_axes};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct TransformParams {
@@ -21,14 +25,15 @@ pub struct TransformParams {
     pub path: Option<String>,
     /// The image itself: base64, or a data: URL. Give this or `path`.
     pub data: Option<String>,
-    /// Steps applied in order, e.g. [{"op":"auto_orient"},{"op":"resize","width":800},{"op":"crop","aspect_ratio":"16:9"}].
+    /// Steps applied in order (at most 100), e.g. [{"op":"auto_orient"},{"op":"resize","width":800},{"op":"crop","aspect_ratio":"16:9"}].
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub operations: Vec<Operation>,
     /// Output format: png, jpeg, webp (lossless), gif, bmp, tiff, ico. Default: from output_path's extension, else the source's format.
     pub format: Option<OutputFormat>,
     /// JPEG quality 1-100 (default 85).
     #[schemars(range(min = 1, max = 100))]
-    pub quality: Option<u8>,
+    pub quality: Option<Int>,
     /// Write the result to this file (inside the allowed directories). Existing files are kept unless `overwrite` is true.
     pub output_path: Option<String>,
     /// Replace output_path if it exists (default false).
@@ -58,7 +63,8 @@ impl ImageServer {
         &self,
         Parameters(p): Parameters<TransformParams>,
     ) -> ToolResult<CallToolResult> {
-        ops::validate(&p.operations)?;
+        let steps = ops::validate(&p.operations)?;
+        let quality = params::quality(p.quality)?;
         let delivery = Delivery::resolve(
             &self.sandbox,
             p.output_path.as_deref(),
@@ -70,19 +76,40 @@ impl ImageServer {
         let config = self.config.clone();
         let (blocks, out) = blocking(move || {
             let limits = &config.limits;
-            let src = source::load(&sandbox, p.path.as_deref(), p.data.as_deref(), limits, "")?;
-            let hdr = source::header(&src, limits)?;
-            let format = OutputFormat::choose(p.format, p.output_path.as_deref(), src.format);
-            let quality = p.quality.unwrap_or(DEFAULT_QUALITY);
-            let hint = reduce_hint(&p.operations, &hdr);
-            let decoded = source::decode(&src, &hdr, limits, &config.cache, hint)?;
-            let result = ops::apply((*decoded).clone(), &p.operations, hdr.orientation, limits)?;
-            drop(decoded);
+            let input = Input::resolve(&sandbox, p.path.as_deref(), p.data.as_deref(), limits, "")?;
+            let choose = |src: &source::Source| {
+                OutputFormat::choose(p.format, p.output_path.as_deref(), src.format)
+            };
+            let cached = config.cache.enabled();
+            let loaded = source::load_reserved(
+                &config.memory,
+                &[input],
+                limits,
+                "this transform",
+                |sources| {
+                    let (src, hdr) = &sources[0];
+                    let mut m = Meter::new();
+                    m.alloc(src.bytes.len() as u64);
+                    let hint = reduce_hint(&steps, hdr);
+                    let shape = m.decode_source(src, hdr, hint, cached && src.key.is_some());
+                    let shape = m.steps(shape, &steps, hdr.orientation);
+                    m.deliver(shape, choose(src), delivery.inline);
+                    m.total()
+                },
+            )?;
+            let (src, hdr) = &loaded.sources[0];
+            let format = choose(src);
+            let hint = reduce_hint(&steps, hdr);
+            let reserved = loaded.reservation.bytes();
+            let decoded = source::decode_within(src, hdr, limits, &config.cache, hint, reserved)?;
+            // The cache keeps its copy; without one, no copy is made.
+            let decoded = Arc::try_unwrap(decoded).unwrap_or_else(|shared| (*shared).clone());
+            let result = ops::apply(decoded, &steps, hdr.orientation, limits)?;
             let (blocks, output) = deliver(&result, format, quality, &delivery)?;
             let out = TransformOutput {
-                source: ImageMeta::of_source(&src, &hdr),
+                source: ImageMeta::of_source(src, hdr),
                 output,
-                operations: p.operations.len(),
+                operations: steps.len(),
             };
             Ok((blocks, out))
         })
@@ -100,14 +127,14 @@ impl ImageServer {
 /// When the first operation (after an optional auto_orient) is a resize,
 /// the smallest source size (as stored) it needs, so a large JPEG can be
 /// decoded at a reduced scale.
-pub fn reduce_hint(ops: &[Operation], hdr: &Header) -> Option<(u32, u32)> {
-    let mut rest = ops;
+pub fn reduce_hint(steps: &[Step], hdr: &Header) -> Option<(u32, u32)> {
+    let mut rest = steps;
     let mut swapped = false;
-    if let Some(Operation::AutoOrient) = rest.first() {
+    if let Some(Step::AutoOrient) = rest.first() {
         swapped = swaps_axes(hdr.orientation) && hdr.orientation != Orientation::NoTransforms;
         rest = &rest[1..];
     }
-    let Some(Operation::Resize {
+    let Some(Step::Resize {
         width, height, fit, ..
     }) = rest.first()
     else {
