@@ -1031,3 +1031,214 @@ async fn html_with_many_siblings_converts_in_linear_time() {
     still_answers(&c).await;
     c.cancel().await.unwrap();
 }
+
+/// Regression: `"indent": 1000000000000000` aborted the server on a failed
+/// allocation, and `"indent": 1000000000` grew until memory ran out. Now
+/// `indent` is 0 to 16, checked before any work, and pretty output is
+/// measured against the output cap before it is built.
+#[tokio::test]
+async fn json_indent_is_bounded() {
+    let c = client().await;
+    let doc = "{\"a\":[1,2]}";
+    for action in ["pretty", "sort_keys", "query", "convert"] {
+        for indent in [
+            json!(1_000_000_000_000_000u64),
+            json!(1_000_000_000),
+            json!(1e9),
+            json!(-1),
+            json!(17),
+        ] {
+            let e = err(
+                &c,
+                "json",
+                json!({"text": doc, "action": action, "indent": indent, "pointer": "", "to": "json"}),
+            )
+            .await;
+            assert!(
+                e.starts_with("`indent` must be an integer from 0 to 16; got "),
+                "{action} {indent}: {e}"
+            );
+        }
+        still_answers(&c).await;
+    }
+    let r = ok(
+        &c,
+        "json",
+        json!({"text": doc, "action": "pretty", "indent": 0}),
+    )
+    .await;
+    assert_eq!(r["result"]["text"], "{\n\"a\": [\n1,\n2\n]\n}");
+    let r = ok(
+        &c,
+        "json",
+        json!({"text": doc, "action": "pretty", "indent": 16}),
+    )
+    .await;
+    let (i1, i2) = (" ".repeat(16), " ".repeat(32));
+    assert_eq!(
+        r["result"]["text"],
+        format!("{{\n{i1}\"a\": [\n{i2}1,\n{i2}2\n{i1}]\n}}")
+    );
+    // Within the range, output past the cap is still refused: 1 MiB of
+    // input allows 4 MiB of output; 125,000 values 120 levels deep, each on
+    // a line indented 16 x 120 columns, would be about 240 MB.
+    let deep = format!(
+        "{}{}{}",
+        "[".repeat(120),
+        vec!["1"; 125_000].join(","),
+        "]".repeat(120)
+    );
+    let c2 = stdio_client(
+        bin(),
+        &["--max-input-bytes", "1048576"],
+        Lifecycle::Initialize,
+    )
+    .await
+    .unwrap();
+    let e = err(
+        &c2,
+        "json",
+        json!({"text": deep, "action": "pretty", "indent": 16}),
+    )
+    .await;
+    assert!(e.contains("over the output cap of 4194304 bytes"), "{e}");
+    still_answers(&c2).await;
+    c2.cancel().await.unwrap();
+    c.cancel().await.unwrap();
+}
+
+/// Regression: `{"op": "tabs_to_spaces", "tab_size": 1000000000000000}` on
+/// a single tab aborted the server. Now `tab_size` is 1 to 64, and the
+/// expanded text is measured against the output cap first.
+#[tokio::test]
+async fn transform_tab_size_is_bounded() {
+    let c = client().await;
+    for tab_size in [
+        json!(1_000_000_000_000_000u64),
+        json!(1_000_000_000),
+        json!(-1),
+        json!(0),
+        json!(65),
+    ] {
+        for op in ["tabs_to_spaces", "spaces_to_tabs"] {
+            let e = err(
+                &c,
+                "transform",
+                json!({"text": "\t", "operations": [{"op": op, "tab_size": tab_size}]}),
+            )
+            .await;
+            assert!(
+                e.starts_with("`operations[0].tab_size` must be an integer from 1 to 64; got "),
+                "{op} {tab_size}: {e}"
+            );
+        }
+        still_answers(&c).await;
+    }
+    let r = ok(
+        &c,
+        "transform",
+        json!({"text": "\t", "operations": [{"op": "tabs_to_spaces", "tab_size": 64}]}),
+    )
+    .await;
+    assert_eq!(r["result"]["text"], " ".repeat(64));
+    // 1 MiB of tabs at 64 columns would be 64 MiB, over the 4 MiB cap.
+    let c2 = stdio_client(
+        bin(),
+        &["--max-input-bytes", "1048576"],
+        Lifecycle::Initialize,
+    )
+    .await
+    .unwrap();
+    let e = err(
+        &c2,
+        "transform",
+        json!({"text": "\t".repeat(1 << 20), "operations": [{"op": "tabs_to_spaces", "tab_size": 64}]}),
+    )
+    .await;
+    assert!(e.contains("tabs_to_spaces: the result would be 67108864 bytes, over the output cap of 4194304 bytes"), "{e}");
+    still_answers(&c2).await;
+    c2.cancel().await.unwrap();
+    c.cancel().await.unwrap();
+}
+
+/// The class closed: every numeric parameter of every tool has bounds in
+/// its schema, and a value just past either bound is a tool error naming
+/// the parameter and its range, not work.
+#[tokio::test]
+async fn every_numeric_parameter_is_bounded_and_checked() {
+    let c = client().await;
+    let tools = c.list_all_tools().await.unwrap();
+    // Arguments each tool needs besides the one under test.
+    let base = |tool: &str| -> Value {
+        match tool {
+            "search" | "replace" => json!({"text": "a", "pattern": "a", "replacement": "b"}),
+            "encode" | "decode" => json!({"text": "a", "encoding": "hex"}),
+            "hash" => json!({"text": "a", "algorithm": "md5"}),
+            "diff" => json!({"a": "a", "b": "b"}),
+            "chunk" => json!({"text": "a", "max_chars": 10}),
+            "transform" => json!({"text": "a"}),
+            _ => json!({"text": "a"}),
+        }
+    };
+    let mut checked = 0;
+    for tool in &tools {
+        let schema = Value::Object((*tool.input_schema).clone());
+        let mut params: Vec<(String, Value, bool)> = Vec::new();
+        for (name, prop) in schema["properties"].as_object().unwrap() {
+            params.push((name.clone(), prop.clone(), false));
+        }
+        // transform's are inside `operations` items.
+        if let Some(item) = schema["properties"]["operations"]["items"].as_object() {
+            let item = match item.get("$ref").and_then(Value::as_str) {
+                Some(r) => schema["$defs"][r.rsplit('/').next().unwrap()].clone(),
+                None => Value::Object(item.clone()),
+            };
+            for (name, prop) in item["properties"].as_object().unwrap() {
+                params.push((name.clone(), prop.clone(), true));
+            }
+        }
+        for (name, prop, in_op) in params {
+            let types = prop["type"].to_string();
+            if !types.contains("integer") && !types.contains("number") {
+                continue;
+            }
+            let (min, max) = (prop["minimum"].as_u64(), prop["maximum"].as_u64());
+            let (Some(min), Some(max)) = (min, max) else {
+                panic!("{}.{name} has no bounds: {prop}", tool.name);
+            };
+            let label = if in_op {
+                format!("operations[0].{name}")
+            } else {
+                name.clone()
+            };
+            let mut bad = vec![json!(max as f64 + 1.0), json!(2.5)];
+            bad.push(if min == 0 { json!(-1) } else { json!(min - 1) });
+            for value in bad {
+                let mut args = base(&tool.name);
+                if in_op {
+                    args["operations"] = json!([{"op": "wrap", name.clone(): value}]);
+                } else {
+                    if tool.name == "transform" {
+                        args["operations"] = json!([{"op": "lower"}]);
+                    }
+                    if tool.name == "chunk" && name == "max_chars" {
+                        args.as_object_mut().unwrap().remove("max_chars");
+                    }
+                    args[name.as_str()] = value.clone();
+                }
+                let e = err(&c, &tool.name, args).await;
+                assert!(
+                    e.starts_with(&format!(
+                        "`{label}` must be an integer from {min} to {max}; got "
+                    )),
+                    "{}.{name} = {value}: {e}",
+                    tool.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 60, "only {checked} values checked");
+    still_answers(&c).await;
+    c.cancel().await.unwrap();
+}

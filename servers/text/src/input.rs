@@ -27,6 +27,157 @@ pub const OUTPUT_FACTOR: u64 = 4;
 /// read the text content); larger ones are sent once, in structuredContent.
 pub const TEXT_COPY_LIMIT: usize = 64 * 1024;
 
+/// The largest integer JSON numbers hold exactly (2^53 - 1, JavaScript's
+/// `Number.MAX_SAFE_INTEGER`): the bound of parameters that only select
+/// (positions, offsets, counts), where no value costs more than another.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// Most entries one page of a list result may hold (`limit`): each entry
+/// is built and serialized, so the page size is work.
+pub const MAX_LIMIT: u64 = 10_000;
+
+/// An integer parameter with its bounds in its type: the JSON schema says
+/// `minimum: MIN, maximum: MAX`, and [`check`](Self::check) refuses
+/// anything else (a negative number, a fraction, a string, a number past
+/// the bounds) with an error naming the parameter and the range, before
+/// any work. Any JSON value deserializes, so that the error is this one and
+/// not serde's (which names neither).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Int<const MIN: u64, const MAX: u64>(Raw);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Raw {
+    Int(i128),
+    Float(f64),
+    /// Not a number: what it was, for the error.
+    Other(&'static str),
+}
+
+impl<const MIN: u64, const MAX: u64> Int<MIN, MAX> {
+    pub const fn new(value: u64) -> Self {
+        Self(Raw::Int(value as i128))
+    }
+
+    /// The value, or an error naming `name` and the range.
+    pub fn check(&self, name: &str) -> ToolResult<usize> {
+        let value = match self.0 {
+            Raw::Int(v) => Some(v),
+            // Whole numbers written as floats (1e3, 4.0) count.
+            Raw::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e30 => Some(f as i128),
+            _ => None,
+        };
+        match value {
+            Some(v) if (i128::from(MIN)..=i128::from(MAX)).contains(&v) => {
+                Ok(usize::try_from(v).unwrap_or(usize::MAX))
+            }
+            _ => Err(ToolError::new(format!(
+                "`{name}` must be an integer from {MIN} to {MAX}; got {}",
+                self.describe()
+            ))),
+        }
+    }
+
+    /// The value clamped into its bounds (what code past the check uses:
+    /// even an unchecked value cannot ask for more than `MAX`).
+    pub fn get(&self) -> usize {
+        let v = match self.0 {
+            Raw::Int(v) => v.clamp(i128::from(MIN), i128::from(MAX)),
+            Raw::Float(f) if !f.is_nan() => (f.clamp(MIN as f64, MAX as f64)) as i128,
+            _ => i128::from(MIN),
+        };
+        usize::try_from(v).unwrap_or(usize::MAX)
+    }
+
+    fn describe(&self) -> String {
+        match self.0 {
+            Raw::Int(v) => v.to_string(),
+            Raw::Float(f) => f.to_string(),
+            Raw::Other(what) => what.to_owned(),
+        }
+    }
+}
+
+/// [`Int::check`] for an optional parameter.
+pub fn check_opt<const MIN: u64, const MAX: u64>(
+    value: &Option<Int<MIN, MAX>>,
+    name: &str,
+) -> ToolResult<Option<usize>> {
+    value.as_ref().map(|v| v.check(name)).transpose()
+}
+
+impl<const MIN: u64, const MAX: u64> Default for Int<MIN, MAX> {
+    fn default() -> Self {
+        Self::new(MIN)
+    }
+}
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Int<MIN, MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct AnyValue;
+        impl<'de> Visitor<'de> for AnyValue {
+            type Value = Raw;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+                Ok(Raw::Int(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+                Ok(Raw::Int(v.into()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Raw, E> {
+                Ok(Raw::Int(v))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Raw, E> {
+                Ok(Raw::Int(i128::try_from(v).unwrap_or(i128::MAX)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+                Ok(Raw::Float(v))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Raw, E> {
+                Ok(Raw::Other("a boolean"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Raw, E> {
+                Ok(Raw::Other("a string"))
+            }
+            fn visit_unit<E>(self) -> Result<Raw, E> {
+                Ok(Raw::Other("null"))
+            }
+            fn visit_none<E>(self) -> Result<Raw, E> {
+                Ok(Raw::Other("null"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Raw::Other("an array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Raw::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(AnyValue).map(Self)
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> JsonSchema for Int<MIN, MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Int_{MIN}_{MAX}").into()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        format!("mcp_text::Int<{MIN}, {MAX}>").into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "minimum": MIN, "maximum": MAX})
+    }
+}
+
 /// The input of a tool: inline text, or a file inside the allowed directories.
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 pub struct Input {
@@ -172,10 +323,10 @@ pub struct TextPaging {
     /// Character index to start the returned text at (for the next page of a
     /// truncated result). Default 0.
     #[serde(default)]
-    pub start_index: usize,
+    pub start_index: Int<0, MAX_SAFE_INTEGER>,
     /// Most characters of text to return. Default 20000.
     #[serde(default)]
-    pub max_length: Option<usize>,
+    pub max_length: Option<Int<1, MAX_SAFE_INTEGER>>,
 }
 
 /// One page of a text result.
@@ -198,8 +349,26 @@ pub struct TextPage {
 }
 
 impl TextPaging {
+    pub fn new(start_index: usize, max_length: Option<usize>) -> Self {
+        Self {
+            start_index: Int::new(start_index as u64),
+            max_length: max_length.map(|n| Int::new(n as u64)),
+        }
+    }
+
+    /// Fails on a bound broken, naming the parameter.
+    pub fn check(&self) -> ToolResult<()> {
+        self.start_index.check("start_index")?;
+        check_opt(&self.max_length, "max_length")?;
+        Ok(())
+    }
+
     pub fn page(&self, text: &str) -> TextPage {
-        page_text(text, self.start_index, self.max_length)
+        page_text(
+            text,
+            self.start_index.get(),
+            self.max_length.as_ref().map(Int::get),
+        )
     }
 }
 
@@ -240,10 +409,10 @@ pub fn page_text(text: &str, start: usize, max_length: Option<usize>) -> TextPag
 pub struct ListPaging {
     /// Number of entries to skip (for the next page). Default 0.
     #[serde(default)]
-    pub offset: usize,
-    /// Most entries to return. Default 100.
+    pub offset: Int<0, MAX_SAFE_INTEGER>,
+    /// Most entries to return, up to 10000. Default 100.
     #[serde(default)]
-    pub limit: Option<usize>,
+    pub limit: Option<Int<1, MAX_LIMIT>>,
 }
 
 /// Where a page of a list sits in the whole.
@@ -266,17 +435,36 @@ pub struct PageInfo {
 }
 
 impl ListPaging {
+    pub fn new(offset: usize, limit: Option<usize>) -> Self {
+        Self {
+            offset: Int::new(offset as u64),
+            limit: limit.map(|n| Int::new(n as u64)),
+        }
+    }
+
+    /// Fails on a bound broken, naming the parameter.
+    pub fn check(&self) -> ToolResult<()> {
+        self.offset.check("offset")?;
+        check_opt(&self.limit, "limit")?;
+        Ok(())
+    }
+
+    pub fn offset(&self) -> usize {
+        self.offset.get()
+    }
+
     pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(DEFAULT_LIMIT).max(1)
+        self.limit.as_ref().map_or(DEFAULT_LIMIT, Int::get)
     }
 
     /// Whether the entry at `index` (counting all entries) is on this page.
     pub fn wants(&self, index: usize) -> bool {
-        index >= self.offset && index - self.offset < self.limit()
+        let offset = self.offset();
+        index >= offset && index - offset < self.limit()
     }
 
     pub fn info(&self, total: usize) -> PageInfo {
-        let offset = self.offset.min(total);
+        let offset = self.offset().min(total);
         let end = offset.saturating_add(self.limit()).min(total);
         let truncated = end < total;
         PageInfo {
@@ -435,6 +623,79 @@ fn strip_cr(line: &str) -> &str {
 mod tests {
     use super::*;
 
+    fn int<const MIN: u64, const MAX: u64>(json: serde_json::Value) -> Int<MIN, MAX> {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn bounded_integers_name_the_parameter_and_range() {
+        use serde_json::json;
+        assert_eq!(int::<0, 16>(json!(4)).check("indent").unwrap(), 4);
+        assert_eq!(int::<0, 16>(json!(0)).check("indent").unwrap(), 0);
+        assert_eq!(int::<0, 16>(json!(16)).check("indent").unwrap(), 16);
+        // Whole numbers written as floats count.
+        assert_eq!(int::<0, 16>(json!(8.0)).check("indent").unwrap(), 8);
+        for (value, got) in [
+            (json!(17), "got 17"),
+            (json!(1_000_000_000_000_000u64), "got 1000000000000000"),
+            (json!(1e9), "got 1000000000"),
+            (json!(-1), "got -1"),
+            (json!(2.5), "got 2.5"),
+            (json!(u64::MAX), "got 18446744073709551615"),
+            (json!(1e300), "got 1"),
+            (json!("4"), "got a string"),
+            (json!(true), "got a boolean"),
+            (json!([1]), "got an array"),
+            (json!({"a": 1}), "got an object"),
+        ] {
+            let err = int::<0, 16>(value.clone())
+                .check("indent")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("`indent` must be an integer from 0 to 16; ") && err.contains(got),
+                "{value}: {err}"
+            );
+        }
+        // Past the check, values are clamped into range.
+        assert_eq!(int::<1, 64>(json!(1_000_000_000_000_000u64)).get(), 64);
+        assert_eq!(int::<1, 64>(json!(-5)).get(), 1);
+        assert_eq!(int::<1, 64>(json!("x")).get(), 1);
+        assert_eq!(int::<1, 64>(json!(1e300)).get(), 64);
+        // Inside a parameter struct (flattened, optional, defaulted).
+        let paging: TextPaging =
+            serde_json::from_value(json!({"start_index": -3, "max_length": null})).unwrap();
+        let err = paging.check().unwrap_err().to_string();
+        assert!(
+            err.contains("`start_index` must be an integer from 0 to 9007199254740991"),
+            "{err}"
+        );
+        let paging: ListPaging = serde_json::from_value(json!({"limit": 0})).unwrap();
+        let err = paging.check().unwrap_err().to_string();
+        assert!(
+            err.contains("`limit` must be an integer from 1 to 10000; got 0"),
+            "{err}"
+        );
+        let paging: ListPaging = serde_json::from_value(json!({})).unwrap();
+        assert!(paging.check().is_ok());
+        assert_eq!((paging.offset(), paging.limit()), (0, DEFAULT_LIMIT));
+    }
+
+    #[test]
+    fn bounded_integers_have_their_bounds_in_the_schema() {
+        let schema = serde_json::to_value(schemars::schema_for!(ListPaging)).unwrap();
+        let limit = &schema["properties"]["limit"];
+        assert_eq!(limit["minimum"], 1, "{schema}");
+        assert_eq!(limit["maximum"], MAX_LIMIT, "{schema}");
+        assert_eq!(schema["properties"]["offset"]["maximum"], MAX_SAFE_INTEGER);
+    }
+
+    #[test]
+    fn the_output_cap_is_four_inputs() {
+        assert_eq!(output_cap(32 << 20), 128 << 20);
+        assert_eq!(output_cap(u64::MAX), usize::MAX);
+    }
+
     #[test]
     fn pages_cut_on_characters_and_say_how_to_continue() {
         let p = page_text("héllo wörld", 0, Some(5));
@@ -450,10 +711,7 @@ mod tests {
 
     #[test]
     fn list_paging() {
-        let paging = ListPaging {
-            offset: 1,
-            limit: Some(2),
-        };
+        let paging = ListPaging::new(1, Some(2));
         let (page, info) = paging.apply(vec![1, 2, 3, 4]);
         assert_eq!(page, [2, 3]);
         assert_eq!(info.next_offset, Some(3));

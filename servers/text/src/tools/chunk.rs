@@ -14,19 +14,20 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use super::Ticker;
 use crate::TextServer;
-use crate::input::{Input, ListPaging, PageInfo, data, schema};
+use crate::input::{Input, Int, ListPaging, MAX_SAFE_INTEGER, PageInfo, check_opt, data, schema};
 use crate::tokenize;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ChunkParams {
     #[serde(flatten)]
     pub input: Input,
-    /// Largest chunk in characters. Give this or `max_tokens`.
+    /// Largest chunk in characters (at least 1). Give this or `max_tokens`.
     #[serde(default)]
-    pub max_chars: Option<usize>,
-    /// Largest chunk in tokens of `tokenizer`. Give this or `max_chars`.
+    pub max_chars: Option<Int<1, MAX_SAFE_INTEGER>>,
+    /// Largest chunk in tokens of `tokenizer` (at least 1). Give this or
+    /// `max_chars`.
     #[serde(default)]
-    pub max_tokens: Option<usize>,
+    pub max_tokens: Option<Int<1, MAX_SAFE_INTEGER>>,
     /// Tokenizer for max_tokens: o200k_base (default), cl100k_base,
     /// p50k_base or r50k_base.
     #[serde(default)]
@@ -35,7 +36,7 @@ pub struct ChunkParams {
     /// unit (characters or tokens), at most; it must be under half the
     /// maximum. Default 0.
     #[serde(default)]
-    pub overlap: usize,
+    pub overlap: Int<0, MAX_SAFE_INTEGER>,
     /// Include each chunk's text (default true); false gives offsets only.
     #[serde(default)]
     pub include_text: Option<bool>,
@@ -83,7 +84,11 @@ impl TextServer {
         Parameters(p): Parameters<ChunkParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
-        let (unit, max) = match (p.max_chars, p.max_tokens) {
+        let max_chars = check_opt(&p.max_chars, "max_chars")?;
+        let max_tokens = check_opt(&p.max_tokens, "max_tokens")?;
+        let overlap = p.overlap.check("overlap")?;
+        p.paging.check()?;
+        let (unit, max) = match (max_chars, max_tokens) {
             (Some(_), Some(_)) => {
                 return Err(ToolError::new(
                     "give either `max_chars` or `max_tokens`, not both",
@@ -97,13 +102,9 @@ impl TextServer {
             (Some(n), None) => (Unit::Chars, n),
             (None, Some(n)) => (Unit::Tokens, n),
         };
-        if max == 0 {
-            return Err(ToolError::new("the chunk size must be at least 1"));
-        }
-        if p.overlap * 2 > max {
+        if overlap.saturating_mul(2) > max {
             return Err(ToolError::new(format!(
-                "`overlap` ({}) must be at most half the chunk size ({max})",
-                p.overlap
+                "`overlap` ({overlap}) must be at most half the chunk size ({max})"
             )));
         }
         let tokenizer = p.tokenizer.unwrap_or_else(|| "o200k_base".to_owned());
@@ -111,7 +112,7 @@ impl TextServer {
         let loaded = self.load(p.input).await?;
         let progress = Progress::from_context(&context);
         let reporter = progress.clone();
-        let (overlap, include_text, paging) = (p.overlap, p.include_text.unwrap_or(true), p.paging);
+        let (include_text, paging) = (p.include_text.unwrap_or(true), p.paging);
         let out = blocking(move || {
             let encoding = match unit {
                 Unit::Tokens => Some(tokenize::encoding(&tokenizer)?),

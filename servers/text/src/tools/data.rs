@@ -1,7 +1,16 @@
 //! json: validate, pretty-print, minify, sort keys, query by JSON Pointer,
 //! and convert between JSON, YAML and TOML.
+//!
+//! Bounds: the parsers are depth-capped (serde_json and yaml_serde at 128
+//! levels, toml at 80, all under core's `MAX_NESTING_DEPTH`), and their
+//! refusals are reported as such, not as invalid input. YAML aliases are
+//! expanded under a byte budget (the output cap), so an alias bomb is
+//! refused instead of filling memory. Every output is measured (exactly for
+//! JSON, from above for YAML and TOML) before it is built, and refused past
+//! the output cap.
 
 use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
+use mcp_servers_core::work;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -10,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::TextServer;
-use crate::input::{Input, LineCursor, TextPage, TextPaging, data, schema};
+use crate::input::{Input, Int, LineCursor, TextPage, TextPaging, check_opt, data, schema};
 
 pub const ACTIONS: [&str; 6] = [
     "validate",
@@ -21,6 +30,18 @@ pub const ACTIONS: [&str; 6] = [
     "convert",
 ];
 pub const FORMATS: [&str; 3] = ["json", "yaml", "toml"];
+
+/// Most spaces per indentation level of pretty output.
+pub const MAX_INDENT: u64 = 16;
+
+/// How deep serde_json and yaml_serde nest (their own limit).
+pub const JSON_YAML_MAX_DEPTH: usize = 128;
+/// What YAML aliases may add to a document, in bytes of data (see
+/// [`yaml_value`]).
+pub const YAML_ALIAS_ALLOWANCE: usize = 16 << 20;
+
+/// How deep toml nests (its own limit).
+pub const TOML_MAX_DEPTH: usize = 80;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct JsonParams {
@@ -41,9 +62,9 @@ pub struct JsonParams {
     /// whole document.
     #[serde(default)]
     pub pointer: Option<String>,
-    /// Spaces per indentation level for pretty output. Default 2.
+    /// Spaces per indentation level for pretty output, 0 to 16. Default 2.
     #[serde(default)]
-    pub indent: Option<usize>,
+    pub indent: Option<Int<0, MAX_INDENT>>,
     #[serde(flatten)]
     pub paging: TextPaging,
 }
@@ -86,6 +107,8 @@ impl TextServer {
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     pub async fn json(&self, Parameters(p): Parameters<JsonParams>) -> ToolResult<CallToolResult> {
+        let indent = check_opt(&p.indent, "indent")?.unwrap_or(2);
+        p.paging.check()?;
         let action = p.action.unwrap_or_else(|| "validate".to_owned());
         if !ACTIONS.contains(&action.as_str()) {
             return Err(ToolError::new(format!(
@@ -103,19 +126,16 @@ impl TextServer {
             check_format(to)?;
         }
         let loaded = self.load(p.input).await?;
-        let (to, pointer, indent, paging) = (p.to, p.pointer, p.indent.unwrap_or(2), p.paging);
-        let out = blocking_unless_small(loaded.text.len(), move || {
-            run(
-                &loaded.text,
-                &action,
-                &format,
-                to.as_deref(),
-                pointer.as_deref(),
-                indent,
-                &paging,
-            )
-        })
-        .await?;
+        let job = Job {
+            action,
+            format,
+            to: p.to,
+            pointer: p.pointer,
+            indent,
+            paging: p.paging,
+            output_cap: self.output_cap(),
+        };
+        let out = blocking_unless_small(loaded.text.len(), move || run(&loaded.text, &job)).await?;
         data(&out)
     }
 }
@@ -140,16 +160,21 @@ fn format_of_path(path: &str) -> Option<&'static str> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run(
-    text: &str,
-    action: &str,
-    format: &str,
-    to: Option<&str>,
-    pointer: Option<&str>,
-    indent: usize,
-    paging: &TextPaging,
-) -> ToolResult<JsonOutput> {
+/// One call's settings.
+pub struct Job {
+    pub action: String,
+    pub format: String,
+    pub to: Option<String>,
+    pub pointer: Option<String>,
+    /// Spaces per level (checked: at most `MAX_INDENT`).
+    pub indent: usize,
+    pub paging: TextPaging,
+    /// Most bytes the output document may have.
+    pub output_cap: usize,
+}
+
+fn run(text: &str, job: &Job) -> ToolResult<JsonOutput> {
+    let (action, format) = (job.action.as_str(), job.format.as_str());
     let mut out = JsonOutput {
         action: action.to_owned(),
         format: format.to_owned(),
@@ -163,14 +188,15 @@ fn run(
             "{action} works on JSON; convert {format} to json first (action \"convert\", to \"json\")"
         )));
     }
-    let value = match parse(text, format) {
+    let value = match parse(text, format, job.output_cap) {
         Ok(value) => value,
-        Err(e) if action == "validate" => {
+        Err(Failure::Refused(e)) => return Err(e),
+        Err(Failure::Invalid(e)) if action == "validate" => {
             out.valid = false;
             out.error = Some(e);
             return Ok(out);
         }
-        Err(e) => {
+        Err(Failure::Invalid(e)) => {
             return Err(ToolError::new(format!(
                 "invalid {format} at line {}, column {}: {}",
                 e.line, e.column, e.message
@@ -178,14 +204,15 @@ fn run(
         }
     };
     out.value_type = Some(type_name(&value).to_owned());
-    let indent_str = " ".repeat(indent);
+    let indent_str = " ".repeat(job.indent);
+    let cap = job.output_cap;
     let result = match action {
         "validate" => None,
-        "pretty" => Some(reformat(text, Some(&indent_str))),
-        "minify" => Some(reformat(text, None)),
-        "sort_keys" => Some(pretty(&sort_keys(value), &indent_str)?),
+        "pretty" => Some(reformat_capped(text, Some(&indent_str), cap)?),
+        "minify" => Some(reformat_capped(text, None, cap)?),
+        "sort_keys" => Some(pretty(&sort_keys(value), &indent_str, cap)?),
         "query" => {
-            let pointer = pointer.ok_or_else(|| {
+            let pointer = job.pointer.as_deref().ok_or_else(|| {
                 ToolError::new("query needs `pointer`, a JSON Pointer such as \"/items/0/name\"")
             })?;
             if !pointer.is_empty() && !pointer.starts_with('/') {
@@ -197,47 +224,260 @@ fn run(
                 .pointer(pointer)
                 .ok_or_else(|| ToolError::new(format!("nothing at JSON Pointer '{pointer}'")))?;
             out.value_type = Some(type_name(found).to_owned());
-            Some(pretty(found, &indent_str)?)
+            Some(pretty(found, &indent_str, cap)?)
         }
         "convert" => {
-            let to = to.ok_or_else(|| ToolError::new("convert needs `to`: json, yaml or toml"))?;
-            Some(convert(text, format, to, &indent_str)?)
+            let to = job
+                .to
+                .as_deref()
+                .ok_or_else(|| ToolError::new("convert needs `to`: json, yaml or toml"))?;
+            Some(convert(text, format, to, &indent_str, &value, cap)?)
         }
         other => return Err(ToolError::new(format!("unknown action '{other}'"))),
     };
-    out.result = result.map(|r| paging.page(&r));
+    work::check()?;
+    out.result = result.map(|r| job.paging.page(&r));
     Ok(out)
+}
+
+/// Why a document was not parsed.
+enum Failure {
+    /// It is not valid: where and why.
+    Invalid(ParseError),
+    /// It may be valid, but is not worked on: nested past the parser's
+    /// limit, aliases that expand past the output cap, a cancelled call.
+    Refused(ToolError),
+}
+
+/// The error for input nested past a parser's own limit (worded as core's
+/// `work::too_deep`, whose cap is higher than these parsers').
+fn nested_too_deep(what: &str, limit: usize) -> ToolError {
+    ToolError::new(format!(
+        "{what} is nested more than {limit} levels deep (the {what} parser's limit); flatten it \
+         or split it"
+    ))
 }
 
 /// Parses `text` as `format` into a JSON value (for validation, queries and
 /// key sorting).
-fn parse(text: &str, format: &str) -> Result<Value, ParseError> {
+fn parse(text: &str, format: &str, output_cap: usize) -> Result<Value, Failure> {
     match format {
-        "yaml" => yaml_serde::from_str::<Value>(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map_or((1, 1), |l| (l.line() + 1, l.column() + 1));
-            ParseError {
-                message: e.to_string(),
-                line,
-                column,
-            }
-        }),
+        "yaml" => yaml_value(text, output_cap),
         "toml" => toml::from_str::<Value>(text).map_err(|e| {
+            if e.message().contains("recursion") {
+                return Failure::Refused(nested_too_deep("TOML", TOML_MAX_DEPTH));
+            }
             let (line, column) = e.span().map_or((1, 1), |span| {
                 LineCursor::new(text).line_col(span.start.min(text.len()))
             });
-            ParseError {
+            Failure::Invalid(ParseError {
                 message: e.message().to_owned(),
                 line,
                 column,
+            })
+        }),
+        _ => serde_json::from_str::<Value>(text).map_err(|e| {
+            if e.to_string().starts_with("recursion limit exceeded") {
+                return Failure::Refused(nested_too_deep("JSON", JSON_YAML_MAX_DEPTH));
             }
+            Failure::Invalid(ParseError {
+                message: e.to_string(),
+                line: e.line(),
+                column: e.column(),
+            })
         }),
-        _ => serde_json::from_str::<Value>(text).map_err(|e| ParseError {
-            message: e.to_string(),
-            line: e.line(),
-            column: e.column(),
-        }),
+    }
+}
+
+/// YAML into a JSON value, as `yaml_serde::from_str::<Value>` makes it, but
+/// counting what aliases expand to. yaml_serde limits alias jumps to 100
+/// per event, but one jump can copy a large subtree: 700 KB of YAML whose
+/// second list names the first 100,000 times is 10^10 nodes. Each node
+/// costs a byte plus its strings' bytes: a document without aliases costs
+/// at most twice its size (every node takes at least a byte of it), so the
+/// budget is that plus 16 MiB for aliases, and never more than `cap`.
+fn yaml_value(text: &str, cap: usize) -> Result<Value, Failure> {
+    let budget = text
+        .len()
+        .saturating_mul(2)
+        .saturating_add(YAML_ALIAS_ALLOWANCE)
+        .min(cap);
+    let state = YamlBudget {
+        left: std::cell::Cell::new(budget),
+        nodes: std::cell::Cell::new(0),
+        refused: std::cell::RefCell::new(None),
+        budget,
+    };
+    let result = serde::de::DeserializeSeed::deserialize(
+        BoundedValue(&state),
+        yaml_serde::Deserializer::from_str(text),
+    );
+    if let Some(refusal) = state.refused.take() {
+        return Err(Failure::Refused(refusal));
+    }
+    result.map_err(|e| {
+        let message = e.to_string();
+        if message.starts_with("recursion limit exceeded") {
+            return Failure::Refused(nested_too_deep("YAML", JSON_YAML_MAX_DEPTH));
+        }
+        if message.starts_with("repetition limit exceeded") {
+            return Failure::Refused(ToolError::new(
+                "the YAML's aliases repeat more than 100 times per node of the document \
+                 (yaml_serde's limit); expand them, or split the document",
+            ));
+        }
+        let (line, column) = e
+            .location()
+            .map_or((1, 1), |l| (l.line() + 1, l.column() + 1));
+        Failure::Invalid(ParseError {
+            message,
+            line,
+            column,
+        })
+    })
+}
+
+/// What a YAML document may still expand to, and why it was refused.
+struct YamlBudget {
+    left: std::cell::Cell<usize>,
+    nodes: std::cell::Cell<usize>,
+    refused: std::cell::RefCell<Option<ToolError>>,
+    budget: usize,
+}
+
+impl YamlBudget {
+    /// Spends `bytes` for one node; an error (and the refusal kept) when
+    /// the budget is spent or the call is cancelled.
+    fn spend<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
+        let cost = 1 + bytes;
+        let nodes = self.nodes.get() + 1;
+        self.nodes.set(nodes);
+        let refusal = if cost > self.left.get() {
+            Some(ToolError::new(format!(
+                "the YAML expands (through its aliases) to more than {} bytes of data, over \
+                 twice its size plus 16 MiB; use fewer aliases, or split the document",
+                self.budget
+            )))
+        } else if nodes.is_multiple_of(4096) {
+            work::check().err()
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            let message = refusal.to_string();
+            *self.refused.borrow_mut() = Some(refusal);
+            return Err(E::custom(message));
+        }
+        self.left.set(self.left.get() - cost);
+        Ok(())
+    }
+}
+
+/// serde_json's `Value` visitor, spending from a [`YamlBudget`] per node.
+#[derive(Clone, Copy)]
+struct BoundedValue<'b>(&'b YamlBudget);
+
+impl<'de> serde::de::DeserializeSeed<'de> for BoundedValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+/// A map key: a string, counted.
+struct BoundedKey<'b>(&'b YamlBudget);
+
+impl<'de> serde::de::DeserializeSeed<'de> for BoundedKey<'_> {
+    type Value = String;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        self.0.spend(key.len())?;
+        Ok(key)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for BoundedValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.0.spend(0)?;
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.0.spend(0)?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.0.spend(0)?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<Value, E> {
+        self.0.spend(0)?;
+        serde_json::Number::deserialize(serde::de::value::I128Deserializer::<E>::new(v))
+            .map(Value::Number)
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Value, E> {
+        self.0.spend(0)?;
+        serde_json::Number::deserialize(serde::de::value::U128Deserializer::<E>::new(v))
+            .map(Value::Number)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.0.spend(0)?;
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.0.spend(v.len())?;
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.0.spend(v.len())?;
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.0.spend(0)?;
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.0.spend(0)?;
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.0.spend(0)?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.0.spend(0)?;
+        let mut values = serde_json::Map::new();
+        while let Some(key) = map.next_key_seed(BoundedKey(self.0))? {
+            let value = map.next_value_seed(self)?;
+            values.insert(key, value);
+        }
+        Ok(Value::Object(values))
     }
 }
 
@@ -252,15 +492,12 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn pretty(value: &Value, indent: &str) -> ToolResult<String> {
-    use serde::Serialize;
-    let mut buf = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
-    value
-        .serialize(&mut ser)
+/// `value` pretty-printed (as serde_json's `PrettyFormatter` prints it):
+/// printed compactly, then laid out by [`reformat_capped`].
+fn pretty(value: &Value, indent: &str, cap: usize) -> ToolResult<String> {
+    let compact = serde_json::to_string(value)
         .map_err(|e| ToolError::new(format!("cannot print JSON: {e}")))?;
-    String::from_utf8(buf).map_err(|e| ToolError::new(format!("cannot print JSON: {e}")))
+    reformat_capped(&compact, Some(indent), cap)
 }
 
 fn sort_keys(value: Value) -> Value {
@@ -280,24 +517,92 @@ fn sort_keys(value: Value) -> Value {
     }
 }
 
+/// Where [`reformat`] writes: a string, or a byte count.
+trait Out {
+    fn push(&mut self, c: char);
+    /// A line break and `depth` indentation units.
+    fn newline(&mut self, unit: &str, depth: usize);
+}
+
+impl Out for String {
+    fn push(&mut self, c: char) {
+        String::push(self, c);
+    }
+
+    fn newline(&mut self, unit: &str, depth: usize) {
+        String::push(self, '\n');
+        for _ in 0..depth {
+            String::push_str(self, unit);
+        }
+    }
+}
+
+/// Counts the bytes of an output instead of writing it.
+#[derive(Default)]
+struct Count(u64);
+
+impl Out for Count {
+    fn push(&mut self, c: char) {
+        self.0 += c.len_utf8() as u64;
+    }
+
+    fn newline(&mut self, unit: &str, depth: usize) {
+        self.0 = self
+            .0
+            .saturating_add(1 + (unit.len() as u64).saturating_mul(depth as u64));
+    }
+}
+
+/// [`reformat`], measured first: refused (before anything is allocated)
+/// when the output would be over `cap` bytes. Indentation grows the output
+/// by `indent` times the depth on every line, which for deep documents of
+/// many lines is many times the input.
+pub fn reformat_capped(json: &str, indent: Option<&str>, cap: usize) -> ToolResult<String> {
+    let mut count = Count::default();
+    reformat_into(json, indent, &mut count)?;
+    if count.0 > cap as u64 {
+        return Err(ToolError::new(format!(
+            "the output would be {} bytes, over the output cap of {cap} bytes{}; page through a \
+             smaller document",
+            count.0,
+            if indent.is_some_and(|i| !i.is_empty()) {
+                " (indentation repeats on every line; a smaller `indent` makes it shorter)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let mut out = String::with_capacity(count.0 as usize);
+    reformat_into(json, indent, &mut out)?;
+    Ok(out)
+}
+
 /// Re-lays out valid JSON without parsing it into values, so key order and
 /// the spelling of numbers (1.0, 1e3, big integers) stay exactly as written.
-/// `indent: None` minifies.
+/// `indent: None` minifies. Unbounded: see [`reformat_capped`].
 pub fn reformat(json: &str, indent: Option<&str>) -> String {
     let mut out = String::with_capacity(json.len());
+    // Only cancellation fails, and then the output is not wanted.
+    let _ = reformat_into(json, indent, &mut out);
+    out
+}
+
+fn reformat_into<W: Out>(json: &str, indent: Option<&str>, out: &mut W) -> ToolResult<()> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
-    let newline = |out: &mut String, depth: usize| {
+    let newline = |out: &mut W, depth: usize| {
         if let Some(unit) = indent {
-            out.push('\n');
-            for _ in 0..depth {
-                out.push_str(unit);
-            }
+            out.newline(unit, depth);
         }
     };
+    let mut steps = 0usize;
     let mut chars = json.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
+        steps += 1;
+        if steps.is_multiple_of(1 << 20) {
+            work::check()?;
+        }
         if in_string {
             out.push(c);
             if escaped {
@@ -330,17 +635,17 @@ pub fn reformat(json: &str, indent: Option<&str>) -> String {
                 } else {
                     out.push(c);
                     depth += 1;
-                    newline(&mut out, depth);
+                    newline(out, depth);
                 }
             }
             '}' | ']' => {
                 depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
+                newline(out, depth);
                 out.push(c);
             }
             ',' => {
                 out.push(c);
-                newline(&mut out, depth);
+                newline(out, depth);
             }
             ':' => {
                 out.push(':');
@@ -351,24 +656,37 @@ pub fn reformat(json: &str, indent: Option<&str>) -> String {
             c => out.push(c),
         }
     }
-    out
+    Ok(())
 }
 
 /// Converts between formats, keeping key order: JSON and YAML go through
-/// YAML's ordered mapping, TOML through an ordered table.
-fn convert(text: &str, from: &str, to: &str, indent: &str) -> ToolResult<String> {
+/// YAML's ordered mapping, TOML through an ordered table. `parsed` is the
+/// document as [`parse`] read it (valid, within the parsers' depth and the
+/// alias budget): its shape bounds the output, which is measured before
+/// it is built.
+fn convert(
+    text: &str,
+    from: &str,
+    to: &str,
+    indent: &str,
+    parsed: &Value,
+    cap: usize,
+) -> ToolResult<String> {
     let fail =
         |e: &dyn std::fmt::Display| ToolError::new(format!("cannot convert {from} to {to}: {e}"));
-    let bad_input = |e: ParseError| {
+    let too_big = |estimate: u64| {
         ToolError::new(format!(
-            "invalid {from} at line {}, column {}: {}",
-            e.line, e.column, e.message
+            "the {to} would be up to {estimate} bytes, over the output cap of {cap} bytes \
+             (nesting repeats indentation or table names on every line); convert a smaller \
+             document"
         ))
     };
-    // Validate first, for the line and column of any error.
-    parse(text, from).map_err(bad_input)?;
     match to {
         "toml" => {
+            let estimate = toml_size(parsed, 0);
+            if estimate > cap as u64 {
+                return Err(too_big(estimate));
+            }
             let value: toml::Value = match from {
                 "json" => serde_json::from_str(text).map_err(|e| fail(&e))?,
                 "yaml" => yaml_serde::from_str(text).map_err(|e| fail(&e))?,
@@ -387,6 +705,12 @@ fn convert(text: &str, from: &str, to: &str, indent: &str) -> ToolResult<String>
             })
         }
         _ => {
+            if to == "yaml" {
+                let estimate = yaml_size(parsed, 0);
+                if estimate > cap as u64 {
+                    return Err(too_big(estimate));
+                }
+            }
             let value: yaml_serde::Value = match from {
                 "json" => serde_json::from_str(text).map_err(|e| fail(&e))?,
                 "yaml" => yaml_serde::from_str(text).map_err(|e| fail(&e))?,
@@ -395,13 +719,66 @@ fn convert(text: &str, from: &str, to: &str, indent: &str) -> ToolResult<String>
                     yaml_serde::to_value(t).map_err(|e| fail(&e))?
                 }
             };
+            work::check()?;
             if to == "yaml" {
                 yaml_serde::to_string(&value).map_err(|e| fail(&e))
             } else {
                 let compact = serde_json::to_string(&value).map_err(|e| fail(&e))?;
-                Ok(reformat(&compact, Some(indent)))
+                reformat_capped(&compact, Some(indent), cap)
             }
         }
+    }
+}
+
+/// Bytes of `s` quoted and escaped, from above: control characters, quotes
+/// and backslashes as 6-byte escapes, other non-ASCII characters at twice
+/// their UTF-8 length (an escape such as `\u2028`).
+fn quoted_size(s: &str) -> u64 {
+    let extra: u64 = s
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '\u{0}'..='\u{1f}' | '\u{7f}' => 5,
+            c if !c.is_ascii() => c.len_utf8() as u64,
+            _ => 0,
+        })
+        .sum();
+    s.len() as u64 + extra + 2
+}
+
+/// The size of `value` as block-style YAML at nesting `depth`, from above:
+/// every entry on its own line, indented two columns per level (the lines
+/// of a multi-line string too).
+fn yaml_size(value: &Value, depth: u64) -> u64 {
+    let indent = 2 * depth + 2;
+    match value {
+        Value::String(s) => {
+            let lines = memchr::memchr_iter(b'\n', s.as_bytes()).count() as u64;
+            quoted_size(s) + lines * indent
+        }
+        Value::Array(items) => items.iter().fold(4, |sum, item| {
+            sum.saturating_add(indent + 3 + yaml_size(item, depth + 1))
+        }),
+        Value::Object(map) => map.iter().fold(4, |sum, (key, item)| {
+            sum.saturating_add(indent + quoted_size(key) + 3 + yaml_size(item, depth + 1))
+        }),
+        _ => 32,
+    }
+}
+
+/// The size of `value` as TOML under a table path of `path` bytes, from
+/// above: every table (and every table in an array) gets a header line
+/// naming its whole path.
+fn toml_size(value: &Value, path: u64) -> u64 {
+    match value {
+        Value::String(s) => quoted_size(s) + 4,
+        Value::Array(items) => items.iter().fold(4, |sum, item| {
+            sum.saturating_add(toml_size(item, path + 4) + 2)
+        }),
+        Value::Object(map) => map.iter().fold(path + 8, |sum, (key, item)| {
+            let key = quoted_size(key);
+            sum.saturating_add(key + 4 + toml_size(item, path + key + 1))
+        }),
+        _ => 40,
     }
 }
 
@@ -409,16 +786,22 @@ fn convert(text: &str, from: &str, to: &str, indent: &str) -> ToolResult<String>
 mod tests {
     use super::*;
 
+    const CAP: usize = 128 << 20;
+
+    fn job(action: &str, format: &str, to: Option<&str>, pointer: &str, indent: usize) -> Job {
+        Job {
+            action: action.to_owned(),
+            format: format.to_owned(),
+            to: to.map(str::to_owned),
+            pointer: Some(pointer.to_owned()),
+            indent,
+            paging: TextPaging::default(),
+            output_cap: CAP,
+        }
+    }
+
     fn go(text: &str, action: &str, format: &str, to: Option<&str>) -> ToolResult<JsonOutput> {
-        run(
-            text,
-            action,
-            format,
-            to,
-            Some("/b/1"),
-            2,
-            &TextPaging::default(),
-        )
+        run(text, &job(action, format, to, "/b/1", 2))
     }
 
     fn result(out: JsonOutput) -> String {
@@ -466,17 +849,9 @@ mod tests {
         assert!(sorted.find("\"x\"").unwrap() < sorted.find("\"y\"").unwrap());
         let q = go(src, "query", "json", None).unwrap();
         assert_eq!(q.value_type.as_deref(), Some("object"));
-        let err = run(
-            src,
-            "query",
-            "json",
-            None,
-            Some("/nope"),
-            2,
-            &TextPaging::default(),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = run(src, &job("query", "json", None, "/nope", 2))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nothing at JSON Pointer '/nope'"), "{err}");
     }
 
@@ -513,5 +888,178 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("must be a table"), "{err}");
+    }
+
+    #[test]
+    fn indentation_is_measured_before_printing() {
+        // 2,000 lines, each indented 16 columns per level.
+        let text = format!("[{}]", vec!["[[1]]"; 1000].join(","));
+        let mut j = job("pretty", "json", None, "", 16);
+        j.paging = TextPaging::new(0, Some(usize::MAX >> 12));
+        let full = result(run(&text, &j).unwrap());
+        assert!(
+            full == reformat(&text, Some(&" ".repeat(16))),
+            "the capped path prints what the plain one does"
+        );
+        // The measure is exact: the output fits a cap of its size, not one
+        // byte less.
+        j.output_cap = full.len();
+        assert!(run(&text, &j).is_ok());
+        j.output_cap = full.len() - 1;
+        let err = run(&text, &j).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("would be {} bytes", full.len())) && err.contains("`indent`"),
+            "{err}"
+        );
+        // sort_keys and query print through the same measure.
+        j.action = "sort_keys".into();
+        assert!(run(&text, &j).is_err());
+        j.action = "query".into();
+        j.pointer = Some(String::new());
+        assert!(run(&text, &j).is_err());
+        // Minified output is never longer than the input.
+        j.action = "minify".into();
+        j.output_cap = text.len();
+        assert_eq!(result(run(&text, &j).unwrap()), text);
+    }
+
+    #[test]
+    fn nesting_past_the_parsers_limits_is_refused_at_every_depth() {
+        for n in [1_000, 10_000, 100_000, 1_000_000] {
+            let cases = [
+                ("json", "[".repeat(n) + &"]".repeat(n), "JSON", 128),
+                (
+                    "json",
+                    "{\"a\":".repeat(n) + "1" + &"}".repeat(n),
+                    "JSON",
+                    128,
+                ),
+                ("yaml", "[".repeat(n) + &"]".repeat(n), "YAML", 128),
+                ("yaml", "- ".repeat(n) + "x", "YAML", 128),
+                (
+                    "toml",
+                    "a = ".to_owned() + &"[".repeat(n) + &"]".repeat(n),
+                    "TOML",
+                    80,
+                ),
+                (
+                    "toml",
+                    "a = ".to_owned() + &"{b = ".repeat(n) + "1" + &"}".repeat(n),
+                    "TOML",
+                    80,
+                ),
+                (
+                    "toml",
+                    "a".to_owned() + &".a".repeat(n) + " = 1",
+                    "TOML",
+                    80,
+                ),
+            ];
+            for (format, text, name, limit) in cases {
+                for action in ["validate", "convert"] {
+                    let started = std::time::Instant::now();
+                    let err = run(&text, &job(action, format, Some("json"), "", 2))
+                        .unwrap_err()
+                        .to_string();
+                    assert_eq!(
+                        err,
+                        format!(
+                            "{name} is nested more than {limit} levels deep (the {name} parser's \
+                             limit); flatten it or split it"
+                        ),
+                        "{format} {action} x{n}: {:.60}",
+                        text
+                    );
+                    assert!(
+                        started.elapsed() < std::time::Duration::from_secs(30),
+                        "{format} x{n}: {:?}",
+                        started.elapsed()
+                    );
+                }
+            }
+        }
+        // Within the limits, deep documents are fine.
+        let text = "[".repeat(100) + &"]".repeat(100);
+        assert!(go(&text, "validate", "json", None).unwrap().valid);
+        assert!(go(&text, "validate", "yaml", None).unwrap().valid);
+        let text = "a = ".to_owned() + &"[".repeat(70) + &"]".repeat(70);
+        assert!(go(&text, "validate", "toml", None).unwrap().valid);
+    }
+
+    #[test]
+    fn yaml_alias_bombs_are_refused() {
+        let n = 10_000;
+        let bomb = format!(
+            "a: &a [{}]\nb: [{}]\n",
+            vec!["x"; n].join(", "),
+            vec!["*a"; n].join(", ")
+        );
+        let mut j = job("validate", "yaml", None, "", 2);
+        let err = run(&bomb, &j).unwrap_err().to_string();
+        let budget = 2 * bomb.len() + YAML_ALIAS_ALLOWANCE;
+        assert!(
+            err.contains(&format!(
+                "expands (through its aliases) to more than {budget} bytes"
+            )),
+            "{err}"
+        );
+        // A large document without aliases is not limited by that budget.
+        let plain = "- a: 1\n  b: two\n".repeat(200_000);
+        assert!(go(&plain, "validate", "yaml", None).unwrap().valid);
+        // A small output cap is the limit.
+        j.output_cap = 1000;
+        let err = run(&"- a\n".repeat(1000), &j).unwrap_err().to_string();
+        assert!(err.contains("more than 1000 bytes"), "{err}");
+        j.action = "convert".into();
+        j.to = Some("toml".into());
+        assert!(run(&bomb, &j).is_err());
+        // A few aliases are fine, and read as yaml_serde reads them.
+        let doc = "base: &b {x: 1, y: [a, b]}\nuse: [*b, *b]\nn: ~\nf: 1.5\nt: yes\nbig: 18446744073709551615\n1: one\n";
+        let ours = match yaml_value(doc, 1 << 20) {
+            Ok(v) => v,
+            Err(_) => panic!("not parsed"),
+        };
+        let theirs: Value = yaml_serde::from_str(doc).unwrap();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn conversions_are_measured_before_they_are_built() {
+        // 10,000 entries 100 levels deep: YAML indents each by 200 columns.
+        let deep = format!(
+            "{}{}{}",
+            "[".repeat(100),
+            vec!["1"; 10_000].join(","),
+            "]".repeat(100)
+        );
+        let mut j = job("convert", "json", Some("yaml"), "", 2);
+        j.output_cap = 1 << 20;
+        let err = run(&deep, &j).unwrap_err().to_string();
+        assert!(
+            err.contains("over the output cap of 1048576 bytes"),
+            "{err}"
+        );
+        // TOML repeats the whole path in every table's header.
+        let key = "k".repeat(1000);
+        let mut nested = String::from("1");
+        for _ in 0..60 {
+            nested = format!("{{\"v\": 1, \"{key}\": {nested}}}");
+        }
+        j.to = Some("toml".into());
+        let err = run(&nested, &j).unwrap_err().to_string();
+        assert!(err.contains("over the output cap"), "{err}");
+        // The estimates are bounds of the real thing.
+        for text in [
+            deep.as_str(),
+            nested.as_str(),
+            r#"{"a": "line\none\nline two", "b": [{"c": "\u0001\"q\""}, {"c": "é"}], "d": {"e": {"f": [1, 2.5, true, null]}}}"#,
+        ] {
+            let parsed = parse(text, "json", CAP).ok().unwrap();
+            let yaml = convert(text, "json", "yaml", "  ", &parsed, usize::MAX).unwrap();
+            assert!(yaml_size(&parsed, 0) >= yaml.len() as u64, "{yaml}");
+            if let Ok(toml) = convert(text, "json", "toml", "  ", &parsed, usize::MAX) {
+                assert!(toml_size(&parsed, 0) >= toml.len() as u64, "{toml}");
+            }
+        }
     }
 }

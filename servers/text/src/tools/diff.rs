@@ -15,11 +15,15 @@ use similar::{
 };
 
 use crate::TextServer;
-use crate::input::{ListPaging, PageInfo, TextPage, TextPaging, data, schema};
+use crate::input::{Int, ListPaging, PageInfo, TextPage, TextPaging, check_opt, data, schema};
 
 /// Diffs give up on the optimal answer (and return a correct, larger one)
 /// after this long.
 const DIFF_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most lines of context around a unified hunk (hunks share their context,
+/// so a diff is never longer than both texts, whatever this is).
+pub const MAX_DIFF_CONTEXT: u64 = 1_000_000;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DiffParams {
@@ -39,9 +43,9 @@ pub struct DiffParams {
     /// or "chars": the changes as structured hunks at that granularity.
     #[serde(default)]
     pub mode: Option<String>,
-    /// Lines of context around each unified hunk. Default 3.
+    /// Lines of context around each unified hunk, 0 to 1000000. Default 3.
     #[serde(default)]
-    pub context: Option<usize>,
+    pub context: Option<Int<0, MAX_DIFF_CONTEXT>>,
     #[serde(flatten)]
     pub text_paging: TextPaging,
     #[serde(flatten)]
@@ -95,6 +99,9 @@ impl TextServer {
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     pub async fn diff(&self, Parameters(p): Parameters<DiffParams>) -> ToolResult<CallToolResult> {
+        let context = check_opt(&p.context, "context")?.unwrap_or(3);
+        p.text_paging.check()?;
+        p.paging.check()?;
         let mode = p.mode.unwrap_or_else(|| "unified".to_owned());
         if !["unified", "lines", "words", "chars"].contains(&mode.as_str()) {
             return Err(ToolError::new(format!(
@@ -105,7 +112,6 @@ impl TextServer {
         let label_b = p.path_b.clone().unwrap_or_else(|| "b".to_owned());
         let a = self.load_named(p.a, p.path_a, "a", "path_a").await?.text;
         let b = self.load_named(p.b, p.path_b, "b", "path_b").await?.text;
-        let context = p.context.unwrap_or(3);
         let text_paging = p.text_paging;
         let paging = p.paging;
         let out = blocking_unless_small(a.len() + b.len(), move || {

@@ -137,6 +137,7 @@ impl TextServer {
         &self,
         Parameters(p): Parameters<EncodeParams>,
     ) -> ToolResult<CallToolResult> {
+        p.paging.check()?;
         check_encoding(&p.encoding)?;
         let bytes = self.load_bytes(p.input).await?;
         let encoding = p.encoding;
@@ -164,6 +165,7 @@ impl TextServer {
         &self,
         Parameters(p): Parameters<DecodeParams>,
     ) -> ToolResult<CallToolResult> {
+        p.paging.check()?;
         check_encoding(&p.encoding)?;
         let output = p.output.unwrap_or_else(|| "text".to_owned());
         if !["text", "hex", "base64"].contains(&output.as_str()) {

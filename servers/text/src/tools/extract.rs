@@ -87,6 +87,7 @@ impl TextServer {
         &self,
         Parameters(p): Parameters<ExtractParams>,
     ) -> ToolResult<CallToolResult> {
+        p.paging.check()?;
         let kinds = p
             .kinds
             .unwrap_or_else(|| KINDS.iter().map(|k| (*k).to_owned()).collect());
@@ -101,31 +102,41 @@ impl TextServer {
         let loaded = self.load(p.input).await?;
         let (unique, paging) = (p.unique, p.paging);
         let out = blocking_unless_small(loaded.text.len(), move || {
-            Ok(extract(&loaded.text, &kinds, unique, &paging))
+            extract(&loaded.text, &kinds, unique, &paging)
         })
         .await?;
         data(&out)
     }
 }
 
-pub fn extract(text: &str, kinds: &[String], unique: bool, paging: &ListPaging) -> ExtractOutput {
+/// Every item of `kinds` in `text` (the values borrowed from it until the
+/// page is cut, so that millions of items cost no copies), in order.
+pub fn extract(
+    text: &str,
+    kinds: &[String],
+    unique: bool,
+    paging: &ListPaging,
+) -> ToolResult<ExtractOutput> {
     let mut cursor = LineCursor::new(text);
-    let mut found: Vec<(usize, &'static str, String)> = Vec::new();
+    let mut found: Vec<(usize, &'static str, &str)> = Vec::new();
     for (kind, re) in PATTERNS.iter() {
         if !kinds.iter().any(|k| k == kind) {
             continue;
         }
         let singular = kind.trim_end_matches('s');
         let mut seen = HashSet::new();
-        for m in re.find_iter(text) {
+        for (n, m) in re.find_iter(text).enumerate() {
+            if n % 4096 == 4095 {
+                mcp_servers_core::work::check()?;
+            }
             let mut value = m.as_str();
             if *kind == "urls" {
                 value = trim_url(value);
             }
-            if unique && !seen.insert(value.to_owned()) {
+            if unique && !seen.insert(value) {
                 continue;
             }
-            found.push((m.start(), singular, value.to_owned()));
+            found.push((m.start(), singular, value));
         }
     }
     found.sort_by_key(|(offset, _, _)| *offset);
@@ -148,18 +159,18 @@ pub fn extract(text: &str, kinds: &[String], unique: bool, paging: &ListPaging) 
             Item {
                 kind: kind.to_owned(),
                 number: number.flatten(),
-                value,
+                value: value.to_owned(),
                 line,
                 column,
                 byte_offset: offset,
             }
         })
         .collect();
-    ExtractOutput {
+    Ok(ExtractOutput {
         counts,
         items,
         page: info,
-    }
+    })
 }
 
 /// A URL without the punctuation that usually ends the sentence around it,
@@ -181,6 +192,7 @@ mod tests {
 
     fn values(text: &str, kind: &str) -> Vec<String> {
         extract(text, &[kind.to_owned()], false, &ListPaging::default())
+            .unwrap()
             .items
             .into_iter()
             .map(|i| i.value)
@@ -213,7 +225,8 @@ mod tests {
             &["numbers".into()],
             false,
             &ListPaging::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(out.items[0].number, Some(1234.5));
         assert_eq!(
             values(
@@ -244,7 +257,8 @@ mod tests {
             &["hashtags".into()],
             true,
             &ListPaging::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(out.counts["hashtags"], 2);
         assert_eq!((out.items[1].line, out.items[1].column), (2, 1));
     }

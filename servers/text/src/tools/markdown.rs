@@ -1,7 +1,10 @@
 //! markdown (to HTML, to plain text, outline, links, code blocks) and
 //! html_to_markdown (readable Markdown from a web page).
 
+use std::cell::RefCell;
+
 use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
+use mcp_servers_core::work;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -10,7 +13,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::TextServer;
-use crate::input::{Input, LineCursor, ListPaging, PageInfo, TextPage, TextPaging, data, schema};
+use crate::input::{
+    Input, Int, LineCursor, ListPaging, MAX_SAFE_INTEGER, PageInfo, TextPage, TextPaging, data,
+    schema,
+};
 
 pub const MARKDOWN_ACTIONS: [&str; 5] = ["html", "text", "outline", "links", "code_blocks"];
 
@@ -95,10 +101,10 @@ pub struct HtmlParams {
     /// Character index to start the returned Markdown at (for the next page).
     /// Default 0.
     #[serde(default)]
-    pub start_index: usize,
+    pub start_index: Int<0, MAX_SAFE_INTEGER>,
     /// Most characters of Markdown to return. Default 20000.
     #[serde(default)]
-    pub max_length: Option<usize>,
+    pub max_length: Option<Int<1, MAX_SAFE_INTEGER>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -124,6 +130,8 @@ impl TextServer {
         &self,
         Parameters(p): Parameters<MarkdownParams>,
     ) -> ToolResult<CallToolResult> {
+        p.text_paging.check()?;
+        p.paging.check()?;
         let action = p.action.unwrap_or_else(|| "html".to_owned());
         if !MARKDOWN_ACTIONS.contains(&action.as_str()) {
             return Err(ToolError::new(format!(
@@ -132,9 +140,9 @@ impl TextServer {
             )));
         }
         let loaded = self.load(p.input).await?;
-        let (text_paging, paging) = (p.text_paging, p.paging);
+        let (text_paging, paging, cap) = (p.text_paging, p.paging, self.output_cap());
         let out = blocking_unless_small(loaded.text.len(), move || {
-            Ok(markdown(&loaded.text, &action, &text_paging, &paging))
+            markdown(&loaded.text, &action, &text_paging, &paging, cap)
         })
         .await?;
         data(&out)
@@ -150,12 +158,13 @@ impl TextServer {
         &self,
         Parameters(p): Parameters<HtmlParams>,
     ) -> ToolResult<CallToolResult> {
-        let loaded = self.load(p.input).await?;
-        let main_only = p.main_content.unwrap_or(true);
         let paging = TextPaging {
             start_index: p.start_index,
             max_length: p.max_length,
         };
+        paging.check()?;
+        let loaded = self.load(p.input).await?;
+        let main_only = p.main_content.unwrap_or(true);
         let cap = self.output_cap();
         let out = blocking_unless_small(loaded.text.len(), move || {
             html_to_markdown(&loaded.text, main_only, &paging, cap)
@@ -172,12 +181,89 @@ fn options() -> Options {
         | Options::ENABLE_TASKLISTS
 }
 
+/// pulldown-cmark's events, checking for cancellation every few thousand:
+/// a failed check ends the events early, and is kept for the caller.
+struct Checked<'f, I> {
+    events: I,
+    seen: usize,
+    failed: &'f RefCell<Option<ToolError>>,
+}
+
+impl<'f, I: Iterator> Checked<'f, I> {
+    fn new(events: I, failed: &'f RefCell<Option<ToolError>>) -> Self {
+        Self {
+            events,
+            seen: 0,
+            failed,
+        }
+    }
+}
+
+impl<I: Iterator> Iterator for Checked<'_, I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.seen += 1;
+        if self.seen.is_multiple_of(4096)
+            && let Err(e) = work::check()
+        {
+            *self.failed.borrow_mut() = Some(e);
+            return None;
+        }
+        self.events.next()
+    }
+}
+
+/// A string that refuses to grow past a cap (a `fmt::Write` error then).
+struct Capped {
+    text: String,
+    cap: usize,
+    over: bool,
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.text.len() + s.len() > self.cap {
+            self.over = true;
+            return Err(std::fmt::Error);
+        }
+        self.text.push_str(s);
+        Ok(())
+    }
+}
+
+/// The HTML of `text`, refused past `cap` bytes (nested quotes and lists,
+/// and a link definition used many times, make HTML many times longer than
+/// its Markdown).
+fn render_html(text: &str, cap: usize) -> ToolResult<String> {
+    let failed = RefCell::new(None);
+    let mut out = Capped {
+        text: String::with_capacity((text.len() * 3 / 2).min(cap)),
+        cap,
+        over: false,
+    };
+    let events = Checked::new(Parser::new_ext(text, options()), &failed);
+    let written = pulldown_cmark::html::write_html_fmt(&mut out, events);
+    if let Some(e) = failed.take() {
+        return Err(e);
+    }
+    if out.over {
+        return Err(ToolError::new(format!(
+            "the HTML would be over the output cap of {cap} bytes (deeply nested quotes or lists, \
+             or a link definition used many times, repeat markup); render a smaller part"
+        )));
+    }
+    written.map_err(|e| ToolError::new(format!("cannot render the Markdown: {e}")))?;
+    Ok(out.text)
+}
+
 pub fn markdown(
     text: &str,
     action: &str,
     text_paging: &TextPaging,
     paging: &ListPaging,
-) -> MarkdownOutput {
+    cap: usize,
+) -> ToolResult<MarkdownOutput> {
     let mut out = MarkdownOutput {
         action: action.to_owned(),
         result: None,
@@ -186,25 +272,27 @@ pub fn markdown(
         code_blocks: None,
         page: None,
     };
+    let failed = RefCell::new(None);
     match action {
-        "html" => {
-            let mut html = String::with_capacity(text.len() * 3 / 2);
-            pulldown_cmark::html::push_html(&mut html, Parser::new_ext(text, options()));
-            out.result = Some(text_paging.page(&html));
-        }
-        "text" => out.result = Some(text_paging.page(&plain_text(text))),
+        "html" => out.result = Some(text_paging.page(&render_html(text, cap)?)),
+        "text" => out.result = Some(text_paging.page(&plain_text(text)?)),
         _ => {
             let mut cursor = LineCursor::new(text);
             let mut line_of = |offset: usize| cursor.line_col(offset).0;
+            // Entries are counted, and only those on the page are kept:
+            // a link definition used a million times is one URL in the
+            // input, and would be a million copies in the list.
             let mut headings = Vec::new();
             let mut links = Vec::new();
             let mut blocks = Vec::new();
+            let (mut heading_count, mut link_count, mut block_count) = (0usize, 0usize, 0usize);
             // The element being collected: its text so far.
             let mut open: Option<(usize, String)> = None;
             let mut pending_link: Option<Link> = None;
             let mut pending_heading: Option<(u8, usize)> = None;
             let mut pending_code: Option<(String, usize)> = None;
-            for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
+            let events = Checked::new(Parser::new_ext(text, options()).into_offset_iter(), &failed);
+            for (event, range) in events {
                 match event {
                     Event::Start(Tag::Heading { level, .. }) => {
                         pending_heading = Some((heading_level(level), line_of(range.start)));
@@ -214,11 +302,14 @@ pub fn markdown(
                         if let (Some((level, line)), Some((_, text))) =
                             (pending_heading.take(), open.take())
                         {
-                            headings.push(Heading {
-                                level,
-                                text: text.trim().to_owned(),
-                                line,
-                            });
+                            if action == "outline" && paging.wants(heading_count) {
+                                headings.push(Heading {
+                                    level,
+                                    text: text.trim().to_owned(),
+                                    line,
+                                });
+                            }
+                            heading_count += 1;
                         }
                     }
                     Event::Start(Tag::Link {
@@ -232,6 +323,10 @@ pub fn markdown(
                             LinkType::Email => "email",
                             _ => "link",
                         };
+                        link_count += 1;
+                        if action != "links" || !paging.wants(link_count - 1) {
+                            continue;
+                        }
                         pending_link = Some(Link {
                             kind: kind.to_owned(),
                             url: dest_url.to_string(),
@@ -243,6 +338,10 @@ pub fn markdown(
                     Event::Start(Tag::Image {
                         dest_url, title, ..
                     }) => {
+                        link_count += 1;
+                        if action != "links" || !paging.wants(link_count - 1) {
+                            continue;
+                        }
                         pending_link = Some(Link {
                             kind: "image".to_owned(),
                             url: dest_url.to_string(),
@@ -269,11 +368,14 @@ pub fn markdown(
                         if let (Some((language, line)), Some((_, code))) =
                             (pending_code.take(), open.take())
                         {
-                            blocks.push(CodeBlock {
-                                language,
-                                code,
-                                line,
-                            });
+                            if action == "code_blocks" && paging.wants(block_count) {
+                                blocks.push(CodeBlock {
+                                    language,
+                                    code,
+                                    line,
+                                });
+                            }
+                            block_count += 1;
                         }
                     }
                     Event::Text(t) | Event::Code(t) => {
@@ -292,26 +394,26 @@ pub fn markdown(
                     _ => {}
                 }
             }
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
             match action {
                 "outline" => {
-                    let (page, info) = paging.apply(headings);
-                    out.headings = Some(page);
-                    out.page = Some(info);
+                    out.headings = Some(headings);
+                    out.page = Some(paging.info(heading_count));
                 }
                 "links" => {
-                    let (page, info) = paging.apply(links);
-                    out.links = Some(page);
-                    out.page = Some(info);
+                    out.links = Some(links);
+                    out.page = Some(paging.info(link_count));
                 }
                 _ => {
-                    let (page, info) = paging.apply(blocks);
-                    out.code_blocks = Some(page);
-                    out.page = Some(info);
+                    out.code_blocks = Some(blocks);
+                    out.page = Some(paging.info(block_count));
                 }
             }
         }
     }
-    out
+    Ok(out)
 }
 
 fn heading_level(level: HeadingLevel) -> u8 {
@@ -327,7 +429,8 @@ fn heading_level(level: HeadingLevel) -> u8 {
 
 /// The text of a Markdown document without its markup: blocks separated by
 /// blank lines, list items on their own lines, code kept as is.
-pub fn plain_text(markdown: &str) -> String {
+pub fn plain_text(markdown: &str) -> ToolResult<String> {
+    let failed = RefCell::new(None);
     let mut out = String::with_capacity(markdown.len());
     let block_break = |out: &mut String| {
         let trimmed = out.trim_end_matches(' ').len();
@@ -339,7 +442,7 @@ pub fn plain_text(markdown: &str) -> String {
             out.push('\n');
         }
     };
-    for event in Parser::new_ext(markdown, options()) {
+    for event in Checked::new(Parser::new_ext(markdown, options()), &failed) {
         match event {
             Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
                 out.push_str(&t)
@@ -368,7 +471,10 @@ pub fn plain_text(markdown: &str) -> String {
             _ => {}
         }
     }
-    out.trim_end().to_owned()
+    if let Some(e) = failed.take() {
+        return Err(e);
+    }
+    Ok(out.trim_end().to_owned())
 }
 
 /// The part of `html` to convert: from the first `<main>` (else
@@ -447,7 +553,14 @@ mod tests {
     const DOC: &str = "# Title\n\nSome *text* with a [link](https://a.example \"T\").\n\n## Part two\n\n- one\n- two\n\n```rust\nfn main() {}\n```\n\n![alt text](img.png)\n";
 
     fn md(action: &str) -> MarkdownOutput {
-        markdown(DOC, action, &TextPaging::default(), &ListPaging::default())
+        markdown(
+            DOC,
+            action,
+            &TextPaging::default(),
+            &ListPaging::default(),
+            CAP,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -501,5 +614,80 @@ mod tests {
         );
         let all = html_to_markdown(page, false, &TextPaging::default(), CAP).unwrap();
         assert!(all.markdown.text.contains("Home"));
+    }
+
+    /// pulldown-cmark keeps its tree in an arena and walks it in a loop: any
+    /// nesting gets an answer, quickly, on any thread's stack.
+    #[test]
+    fn deep_nesting_is_answered_at_every_depth() {
+        for n in [1_000, 10_000, 100_000, 1_000_000] {
+            for text in [
+                ">".repeat(n) + " x",
+                "- ".repeat(n) + "x",
+                "1. ".repeat(n) + "x",
+                "*".repeat(n) + "x" + &"*".repeat(n),
+                "[".repeat(n) + "x" + &"](u)".repeat(n),
+                "![".repeat(n) + "x" + &"](u)".repeat(n),
+            ] {
+                for action in MARKDOWN_ACTIONS {
+                    let started = std::time::Instant::now();
+                    let out = markdown(
+                        &text,
+                        action,
+                        &TextPaging::default(),
+                        &ListPaging::default(),
+                        CAP,
+                    );
+                    // An answer, or the HTML over the output cap.
+                    if let Err(e) = &out {
+                        assert!(e.message().contains("output cap"), "{e}");
+                    }
+                    assert!(
+                        started.elapsed() < std::time::Duration::from_secs(10),
+                        "{action} x{n}: {:?}",
+                        started.elapsed()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn html_is_capped_and_lists_keep_only_their_page() {
+        // Nested quotes: 27 bytes of HTML per byte of Markdown.
+        let quotes = ">".repeat(10_000) + " x";
+        let err = markdown(
+            &quotes,
+            "html",
+            &TextPaging::default(),
+            &ListPaging::default(),
+            100_000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("over the output cap of 100000 bytes"), "{err}");
+        // A link definition used 100,000 times: pulldown-cmark expands
+        // references up to about the input's size, and the list keeps
+        // only its page.
+        let url = "https://example.com/".to_owned() + &"a".repeat(100);
+        let text = format!("[l]: {url}\n\n{}", "[l] ".repeat(100_000));
+        let list = |offset| {
+            markdown(
+                &text,
+                "links",
+                &TextPaging::default(),
+                &ListPaging::new(offset, Some(5)),
+                CAP,
+            )
+            .unwrap()
+        };
+        let total = list(0).page.unwrap().total;
+        assert!(total > 1000, "{total}");
+        assert!((total * url.len()) as u64 <= 2 * text.len() as u64 + 200_000);
+        let out = list(total - 2);
+        assert_eq!(out.page.unwrap().returned, 2);
+        let links = out.links.unwrap();
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[0].url, url);
     }
 }

@@ -56,3 +56,56 @@ impl Ticker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Every integer in `schema` (at any depth): its path and schema.
+    fn integers<'a>(path: &str, schema: &'a Value, out: &mut Vec<(String, &'a Value)>) {
+        match schema {
+            Value::Object(map) => {
+                let is_integer = match map.get("type") {
+                    Some(Value::String(t)) => t == "integer" || t == "number",
+                    Some(Value::Array(ts)) => ts.iter().any(|t| t == "integer" || t == "number"),
+                    _ => false,
+                };
+                if is_integer {
+                    out.push((path.to_owned(), schema));
+                }
+                for (key, value) in map {
+                    integers(&format!("{path}/{key}"), value, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    integers(&format!("{path}/{i}"), item, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The class closed: every numeric parameter of every tool says its
+    /// bounds in the schema clients see.
+    #[test]
+    fn every_numeric_parameter_has_documented_bounds() {
+        let mut router = crate::TextServer::all_tools();
+        mcp_servers_core::schema::normalize_router(&mut router);
+        let mut seen = 0;
+        for tool in router.list_all() {
+            let schema = Value::Object((*tool.input_schema).clone());
+            let mut found = Vec::new();
+            integers(&tool.name, &schema, &mut found);
+            for (path, schema) in found {
+                seen += 1;
+                assert!(
+                    schema["minimum"].is_u64() && schema["maximum"].is_u64(),
+                    "{path} has no bounds: {schema}"
+                );
+                assert!(schema.get("format").is_none(), "{path}: {schema}");
+            }
+        }
+        assert!(seen >= 20, "only {seen} numeric parameters found");
+    }
+}

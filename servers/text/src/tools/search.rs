@@ -19,12 +19,16 @@ use super::matcher::Matcher;
 use super::{Ticker, worth_a_second_thread};
 use crate::TextServer;
 use crate::input::{
-    Input, LineCursor, Lines, ListPaging, PageInfo, TextPage, TextPaging, data, schema,
+    Input, Int, LineCursor, Lines, ListPaging, MAX_LIMIT, MAX_SAFE_INTEGER, PageInfo, TextPage,
+    TextPaging, check_opt, data, schema,
 };
 use mcp_servers_core::client_log::Level;
 
 /// Largest compiled regex, in bytes.
 const REGEX_SIZE_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Most lines of context before and after each match.
+pub const MAX_CONTEXT_LINES: u64 = 100;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct PatternParams {
@@ -108,12 +112,13 @@ pub struct SearchParams {
     pub input: Input,
     #[serde(flatten)]
     pub pattern: PatternParams,
-    /// Lines of context to include before and after each match. Default 0.
+    /// Lines of context to include before and after each match, 0 to 100.
+    /// Default 0.
     #[serde(default)]
-    pub context: usize,
-    /// Most matches to return (alias of `limit`). Default 100.
+    pub context: Int<0, MAX_CONTEXT_LINES>,
+    /// Most matches to return (alias of `limit`), up to 10000. Default 100.
     #[serde(default)]
-    pub max_results: Option<usize>,
+    pub max_results: Option<Int<1, MAX_LIMIT>>,
     #[serde(flatten)]
     pub paging: ListPaging,
 }
@@ -173,9 +178,10 @@ pub struct ReplaceParams {
     /// Replacement text. With `regex`, `$1`, `${name}` and `$0` insert
     /// captures and `$$` is a literal `$`; without, it is taken literally.
     pub replacement: String,
-    /// Replace at most this many matches, first to last. Default: all.
+    /// Replace at most this many matches (at least 1), first to last.
+    /// Default: all.
     #[serde(default)]
-    pub count: Option<usize>,
+    pub count: Option<Int<1, MAX_SAFE_INTEGER>>,
     /// Only preview: return a unified diff and change nothing. With `path`,
     /// false (the default) rewrites the file atomically.
     #[serde(default, rename = "dryRun", alias = "dry_run")]
@@ -215,6 +221,9 @@ impl TextServer {
         Parameters(p): Parameters<SearchParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
+        let ctx = p.context.check("context")?;
+        check_opt(&p.max_results, "max_results")?;
+        p.paging.check()?;
         let matcher = self.matchers.get(&p.pattern)?;
         let loaded = self.load(p.input).await?;
         let mut paging = p.paging;
@@ -223,9 +232,9 @@ impl TextServer {
         }
         let progress = Progress::from_context(&context);
         let reporter = progress.clone();
-        let ctx = p.context;
+        let cap = self.output_cap();
         let out = blocking_unless_small(loaded.text.len(), move || {
-            search(&loaded.text, &matcher, ctx, &paging, &reporter)
+            search(&loaded.text, &matcher, ctx, &paging, &reporter, cap)
         })
         .await?;
         progress.flush().await;
@@ -260,12 +269,14 @@ impl TextServer {
         Parameters(p): Parameters<ReplaceParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
+        let limit = check_opt(&p.count, "count")?.unwrap_or(usize::MAX);
+        p.paging.check()?;
         let re = self.matchers.get(&p.pattern)?.regex().clone();
         let literal = !p.pattern.regex;
         let loaded = self.load(p.input).await?;
         let progress = Progress::from_context(&context);
         progress.check()?;
-        let limit = p.count.unwrap_or(usize::MAX);
+        let cap = self.output_cap();
         let replacement = p.replacement;
         let dry_run = p.dry_run;
         let paging = p.paging;
@@ -278,7 +289,15 @@ impl TextServer {
         };
         let out = blocking_unless_small(work, move || {
             let text = loaded.text;
-            let total_matches = re.find_iter(&text).count();
+            let (total_matches, new_len) =
+                measure_replacement(&re, &text, &replacement, literal, limit)?;
+            if new_len > cap as u64 {
+                return Err(ToolError::new(format!(
+                    "the replaced text would be up to {new_len} bytes, over the output cap of \
+                     {cap} bytes (`replacement` is copied for every match); replace fewer \
+                     matches (`count`) or in a smaller text"
+                )));
+            }
             let replacements = total_matches.min(limit);
             let new = if literal {
                 re.replacen(&text, limit, regex::NoExpand(&replacement))
@@ -327,14 +346,49 @@ impl TextServer {
     }
 }
 
+/// The number of matches of `re` in `text`, and (from above) the length of
+/// the text once the first `limit` are replaced: each replacement is the
+/// replacement text plus, for each `$` in it (with a regex), at most the
+/// whole match again (a group is part of the match).
+fn measure_replacement(
+    re: &Regex,
+    text: &str,
+    replacement: &str,
+    literal: bool,
+    limit: usize,
+) -> ToolResult<(usize, u64)> {
+    let refs = if literal {
+        0
+    } else {
+        memchr::memchr_iter(b'$', replacement.as_bytes()).count() as u64
+    };
+    let mut total = 0usize;
+    let mut len = text.len() as u64;
+    for m in re.find_iter(text) {
+        total += 1;
+        if total.is_multiple_of(4096) {
+            mcp_servers_core::work::check()?;
+        }
+        if total <= limit {
+            let matched = m.len() as u64;
+            len = len.saturating_add(replacement.len() as u64 + refs.saturating_mul(matched))
+                - matched;
+        }
+    }
+    Ok((total, len))
+}
+
 /// Every match of `re` in `text`; the page `paging` asks for is filled in,
-/// the others only counted.
+/// the others only counted. The page's text (each match's lines and
+/// context, which long lines repeat for every match on them) is refused
+/// past `cap` bytes, before it is copied.
 pub fn search(
     text: &str,
     matcher: &Matcher,
     context: usize,
     paging: &ListPaging,
     progress: &Progress,
+    cap: usize,
 ) -> ToolResult<SearchOutput> {
     let re = matcher.regex();
     // Lines are counted only up to the last returned match.
@@ -345,6 +399,7 @@ pub fn search(
     let mut ticker = Ticker::new(progress.clone(), text.len(), 4096);
     let mut matches = Vec::new();
     let total = Cell::new(0usize);
+    let mut page_bytes = 0usize;
     // Matches beyond the page are only counted; capture groups are resolved
     // for the returned page alone.
     let mut on_match = |m: Range<usize>| -> Result<(), ToolError> {
@@ -359,6 +414,18 @@ pub fn search(
             } else {
                 lines.end_of(m.end)
             };
+            let before = lines.before(first_start, context);
+            let after = lines.after(last_end, context);
+            page_bytes = page_bytes
+                .saturating_add(2 * m.len() + (last_end - first_start))
+                .saturating_add(before.iter().chain(&after).map(|l| l.len()).sum());
+            if page_bytes > cap {
+                return Err(ToolError::new(format!(
+                    "this page of matches would hold over {cap} bytes of text (the output cap): \
+                     each match repeats its whole line and its context; ask for fewer matches \
+                     (`limit`) or less `context`"
+                )));
+            }
             let caps = has_groups.then(|| re.captures_at(text, m.start)).flatten();
             let groups = if let Some(caps) = caps {
                 (1..caps.len())
@@ -385,16 +452,8 @@ pub fn search(
                     .collect::<Vec<_>>()
                     .join("\n"),
                 groups,
-                context_before: lines
-                    .before(first_start, context)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
-                context_after: lines
-                    .after(last_end, context)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
+                context_before: before.into_iter().map(str::to_owned).collect(),
+                context_after: after.into_iter().map(str::to_owned).collect(),
             });
         }
         total.set(total.get() + 1);
@@ -418,7 +477,7 @@ pub fn search(
                 head_walk.and(tail_count)
             })?;
             let head_count = total.get();
-            let page_end = paging.offset.saturating_add(paging.limit());
+            let page_end = paging.offset().saturating_add(paging.limit());
             if page_end > head_count {
                 let walk = matcher.for_each(tail, |m| {
                     if total.get() >= page_end {
@@ -467,6 +526,8 @@ fn count_matches(matcher: &Matcher, text: &str, progress: &Progress) -> ToolResu
 mod tests {
     use super::*;
     use crate::tools::PARALLEL_FROM;
+
+    const CAP: usize = 128 << 20;
 
     fn params(p: &str, regex: bool, case_sensitive: bool, whole_word: bool) -> PatternParams {
         PatternParams {
@@ -545,7 +606,15 @@ mod tests {
     }
 
     fn run(text: &str, re: &Matcher, context: usize) -> SearchOutput {
-        search(text, re, context, &ListPaging::default(), &Progress::none()).unwrap()
+        search(
+            text,
+            re,
+            context,
+            &ListPaging::default(),
+            &Progress::none(),
+            CAP,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -586,16 +655,14 @@ mod tests {
 
     #[test]
     fn paging_counts_everything_and_fills_one_page() {
-        let paging = ListPaging {
-            offset: 2,
-            limit: Some(2),
-        };
+        let paging = ListPaging::new(2, Some(2));
         let out = search(
             "aaaaa",
             &pattern("a", false, true),
             0,
             &paging,
             &Progress::none(),
+            CAP,
         )
         .unwrap();
         assert_eq!(out.page.total, 5);
@@ -621,11 +688,8 @@ mod tests {
             expected.len() - 2,
             expected.len() + 5,
         ] {
-            let paging = ListPaging {
-                offset,
-                limit: Some(6),
-            };
-            let out = search(&text, &re, 1, &paging, &Progress::none()).unwrap();
+            let paging = ListPaging::new(offset, Some(6));
+            let out = search(&text, &re, 1, &paging, &Progress::none(), CAP).unwrap();
             assert_eq!(out.page.total, expected.len());
             let got: Vec<usize> = out.matches.iter().map(|m| m.byte_offset).collect();
             let want: Vec<usize> = expected.iter().copied().skip(offset).take(6).collect();
@@ -639,5 +703,64 @@ mod tests {
 
     fn num_cpus_is_one() -> bool {
         std::thread::available_parallelism().map_or(true, |n| n.get() == 1)
+    }
+
+    #[test]
+    fn a_page_of_long_lines_is_refused_before_it_is_copied() {
+        // 100 matches on one 1 MB line: each would copy the line.
+        let line = "a".repeat(1 << 20);
+        let re = pattern("a", false, true);
+        let err = search(
+            &line,
+            &re,
+            0,
+            &ListPaging::default(),
+            &Progress::none(),
+            10 << 20,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`limit`"), "{err}");
+        let out = search(
+            &line,
+            &re,
+            0,
+            &ListPaging::new(0, Some(5)),
+            &Progress::none(),
+            10 << 20,
+        )
+        .unwrap();
+        assert_eq!(out.matches.len(), 5);
+        assert_eq!(out.page.total, 1 << 20);
+        // Context lines count too.
+        let text = "x\n".repeat(1000);
+        let err = search(
+            &text,
+            &pattern("x", false, true),
+            100,
+            &ListPaging::default(),
+            &Progress::none(),
+            10_000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`context`"), "{err}");
+    }
+
+    #[test]
+    fn replacements_are_measured_from_above() {
+        let re = Regex::new("a").unwrap();
+        // Literal: exact.
+        let (total, len) = measure_replacement(&re, "banana", "xyz", true, usize::MAX).unwrap();
+        assert_eq!((total, len), (3, 3 + 9));
+        let (_, len) = measure_replacement(&re, "banana", "xyz", true, 1).unwrap();
+        assert_eq!(len, 5 + 3);
+        // With captures, each `$` may copy the whole match again.
+        let re = Regex::new("(an)+").unwrap();
+        let text = "banana";
+        let (total, len) = measure_replacement(&re, text, "$1$1$1", false, usize::MAX).unwrap();
+        let real = re.replace_all(text, "$1$1$1");
+        assert_eq!(total, 1);
+        assert!(len >= real.len() as u64, "{len} < {}", real.len());
     }
 }

@@ -13,13 +13,16 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::TextServer;
-use crate::input::{Input, data, schema};
+use crate::input::{Input, Int, check_opt, data, schema};
 use crate::segment::{self, Segments};
 use crate::tokenize;
 use mcp_servers_core::client_log::Level;
 
 /// Average silent reading speed of adults, in words per minute.
 pub const DEFAULT_WORDS_PER_MINUTE: u32 = 238;
+
+/// The fastest reading speed accepted, in words per minute.
+pub const MAX_WORDS_PER_MINUTE: u64 = 10_000;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct StatsParams {
@@ -29,9 +32,10 @@ pub struct StatsParams {
     /// r50k_base. Default: o200k_base and cl100k_base. [] counts none.
     #[serde(default)]
     pub tokenizers: Option<Vec<String>>,
-    /// Reading speed for reading_time. Default 238.
+    /// Reading speed for reading_time, 1 to 10000 words per minute.
+    /// Default 238.
     #[serde(default)]
-    pub words_per_minute: Option<u32>,
+    pub words_per_minute: Option<Int<1, MAX_WORDS_PER_MINUTE>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -81,6 +85,8 @@ impl TextServer {
         Parameters(p): Parameters<StatsParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
+        let wpm = check_opt(&p.words_per_minute, "words_per_minute")?
+            .map_or(DEFAULT_WORDS_PER_MINUTE, |n| n as u32);
         let tokenizers: Vec<String> = p
             .tokenizers
             .unwrap_or_else(|| tokenize::DEFAULT_TOKENIZERS.map(String::from).to_vec());
@@ -88,10 +94,6 @@ impl TextServer {
         for name in &tokenizers {
             tokenize::name_known(name)?;
         }
-        let wpm = p
-            .words_per_minute
-            .unwrap_or(DEFAULT_WORDS_PER_MINUTE)
-            .max(1);
         let loaded = self.load(p.input).await?;
         let size = loaded.text.len();
         if size > 1024 * 1024 {

@@ -2,6 +2,7 @@
 
 use heck::{ToKebabCase, ToLowerCamelCase, ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use mcp_servers_core::error::{ToolError, ToolResult, blocking_unless_small};
+use mcp_servers_core::work;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -11,7 +12,13 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use crate::TextServer;
-use crate::input::{Input, TextPage, TextPaging, data, schema};
+use crate::input::{Input, Int, TextPage, TextPaging, check_opt, data, schema};
+
+/// Widest tab stop for `tabs_to_spaces` and `spaces_to_tabs`.
+pub const MAX_TAB_SIZE: u64 = 64;
+/// Widest line for `wrap` (wider than any line is: wrapping never makes
+/// text longer, whatever the width).
+pub const MAX_WRAP_WIDTH: u64 = 1_000_000;
 
 /// Every operation, with what it does (also served as text://operations).
 pub const OPERATIONS: &[(&str, &str)] = &[
@@ -91,12 +98,13 @@ pub struct Operation {
     /// strip_diacritics, lf, crlf, tabs_to_spaces, spaces_to_tabs,
     /// sort_lines, unique_lines, reverse_lines, wrap, slugify.
     pub op: String,
-    /// Line width for `wrap`. Default 80.
+    /// Line width for `wrap`, 1 to 1000000. Default 80.
     #[serde(default)]
-    pub width: Option<usize>,
-    /// Tab size for `tabs_to_spaces` and `spaces_to_tabs`. Default 4.
+    pub width: Option<Int<1, MAX_WRAP_WIDTH>>,
+    /// Tab size for `tabs_to_spaces` and `spaces_to_tabs`, 1 to 64.
+    /// Default 4.
     #[serde(default)]
-    pub tab_size: Option<usize>,
+    pub tab_size: Option<Int<1, MAX_TAB_SIZE>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -132,14 +140,17 @@ impl TextServer {
         Parameters(p): Parameters<TransformParams>,
     ) -> ToolResult<CallToolResult> {
         validate(&p.operations)?;
+        p.paging.check()?;
         let loaded = self.load(p.input).await?;
         let paging = p.paging;
         let ops = p.operations;
+        let cap = self.output_cap();
         let out = blocking_unless_small(loaded.text.len(), move || {
             let original = loaded.text;
             let mut text = original.clone();
             for op in &ops {
-                text = apply(&text, op)?;
+                text = apply(&text, op, cap)?;
+                work::check()?;
             }
             Ok(TransformOutput {
                 applied: ops.iter().map(|o| o.op.clone()).collect(),
@@ -152,7 +163,8 @@ impl TextServer {
     }
 }
 
-/// Fails on the first unknown operation, naming it and the known ones.
+/// Fails on the first unknown operation, naming it and the known ones, and
+/// on the first parameter out of its bounds, naming it.
 pub fn validate(ops: &[Operation]) -> ToolResult<()> {
     if ops.is_empty() {
         return Err(ToolError::new(
@@ -168,34 +180,93 @@ pub fn validate(ops: &[Operation]) -> ToolResult<()> {
                 names.join(", ")
             )));
         }
-        if op.op == "wrap" && op.width == Some(0) {
-            return Err(ToolError::new("wrap: `width` must be at least 1"));
-        }
-        if op.tab_size == Some(0) {
-            return Err(ToolError::new(format!(
-                "{}: `tab_size` must be at least 1",
-                op.op
-            )));
-        }
+        check_opt(&op.width, &format!("operations[{i}].width"))?;
+        check_opt(&op.tab_size, &format!("operations[{i}].tab_size"))?;
     }
     Ok(())
 }
 
-/// Applies one (validated) operation.
-pub fn apply(text: &str, op: &Operation) -> ToolResult<String> {
-    let tab = op.tab_size.unwrap_or(4).max(1);
+/// Applies one (validated) operation, refusing a result over `cap` bytes.
+/// Where a parameter sets the growth (`tab_size`), or the growth can be
+/// large (Unicode normalization: up to 18 characters for one), the result
+/// is measured before it is built; other operations at most triple the
+/// text and are checked after.
+pub fn apply(text: &str, op: &Operation, cap: usize) -> ToolResult<String> {
+    let tab = op.tab_size.as_ref().map_or(4, Int::get);
+    let too_long = |len: u64| {
+        ToolError::new(format!(
+            "{}: the result would be {len} bytes, over the output cap of {cap} bytes{}",
+            op.op,
+            if op.op == "tabs_to_spaces" {
+                "; use a smaller `tab_size`, or a smaller text"
+            } else {
+                "; transform a smaller text"
+            }
+        ))
+    };
+    let expected = match op.op.as_str() {
+        "tabs_to_spaces" => Some(expanded_len(text, tab)),
+        "nfd" | "strip_diacritics" => Some(utf8_len(text.nfd())),
+        "nfkd" => Some(utf8_len(text.nfkd())),
+        "nfc" => Some(utf8_len(text.nfc())),
+        "nfkc" => Some(utf8_len(text.nfkc())),
+        _ => None,
+    };
+    if let Some(len) = expected
+        && len > cap as u64
+    {
+        return Err(too_long(len));
+    }
+    let out = apply_unchecked(text, op, tab)?;
+    if out.len() > cap {
+        return Err(too_long(out.len() as u64));
+    }
+    Ok(out)
+}
+
+fn utf8_len(chars: impl Iterator<Item = char>) -> u64 {
+    chars.map(|c| c.len_utf8() as u64).sum()
+}
+
+/// The length of `text` after `tabs_to_spaces` with tab stops every `tab`
+/// columns, counted without building it.
+fn expanded_len(text: &str, tab: usize) -> u64 {
+    let mut len = 0u64;
+    let mut col = 0usize;
+    for c in text.chars() {
+        match c {
+            '\t' => {
+                let n = tab - col % tab;
+                len += n as u64;
+                col += n;
+            }
+            '\n' => {
+                len += 1;
+                col = 0;
+            }
+            c => {
+                len += c.len_utf8() as u64;
+                col += 1;
+            }
+        }
+    }
+    len
+}
+
+fn apply_unchecked(text: &str, op: &Operation, tab: usize) -> ToolResult<String> {
+    let width = op.width.as_ref().map_or(80, Int::get);
     Ok(match op.op.as_str() {
         "upper" => text.to_uppercase(),
         "lower" => text.to_lowercase(),
         "title" => title_case(text),
         "sentence" => sentence_case(text),
-        "snake_case" => per_line(text, |l| l.to_snake_case()),
-        "kebab_case" => per_line(text, |l| l.to_kebab_case()),
-        "camel_case" => per_line(text, |l| l.to_lower_camel_case()),
-        "pascal_case" => per_line(text, |l| l.to_upper_camel_case()),
-        "constant_case" => per_line(text, |l| l.to_shouty_snake_case()),
+        "snake_case" => per_line(text, |l| l.to_snake_case())?,
+        "kebab_case" => per_line(text, |l| l.to_kebab_case())?,
+        "camel_case" => per_line(text, |l| l.to_lower_camel_case())?,
+        "pascal_case" => per_line(text, |l| l.to_upper_camel_case())?,
+        "constant_case" => per_line(text, |l| l.to_shouty_snake_case())?,
         "trim" => text.trim().to_owned(),
-        "trim_lines" => per_line(text, |l| l.trim_end().to_owned()),
+        "trim_lines" => per_line(text, |l| l.trim_end().to_owned())?,
         "collapse_whitespace" => text.split_whitespace().collect::<Vec<_>>().join(" "),
         "remove_blank_lines" => map_lines(text, |lines| {
             lines.into_iter().filter(|l| !l.trim().is_empty()).collect()
@@ -210,8 +281,8 @@ pub fn apply(text: &str, op: &Operation) -> ToolResult<String> {
             .replace("\r\n", "\n")
             .replace('\r', "\n")
             .replace('\n', "\r\n"),
-        "tabs_to_spaces" => per_line(text, |l| expand_tabs(l, tab)),
-        "spaces_to_tabs" => per_line(text, |l| unexpand_leading(l, tab)),
+        "tabs_to_spaces" => per_line(text, |l| expand_tabs(l, tab))?,
+        "spaces_to_tabs" => per_line(text, |l| unexpand_leading(l, tab))?,
         "sort_lines" => map_lines(text, |mut lines| {
             lines.sort_unstable();
             lines
@@ -224,7 +295,7 @@ pub fn apply(text: &str, op: &Operation) -> ToolResult<String> {
             lines.reverse();
             lines
         }),
-        "wrap" => per_line(text, |l| wrap(l, op.width.unwrap_or(80).max(1))),
+        "wrap" => per_line(text, |l| wrap(l, width))?,
         "slugify" => slugify(text),
         other => return Err(ToolError::new(format!("unknown operation '{other}'"))),
     })
@@ -247,9 +318,12 @@ fn map_lines<'a>(text: &'a str, f: impl FnOnce(Vec<&'a str>) -> Vec<&'a str>) ->
 }
 
 /// Applies `f` to every line, keeping line endings as they were.
-fn per_line(text: &str, f: impl Fn(&str) -> String) -> String {
+fn per_line(text: &str, f: impl Fn(&str) -> String) -> ToolResult<String> {
     let mut out = String::with_capacity(text.len());
-    for piece in text.split_inclusive('\n') {
+    for (n, piece) in text.split_inclusive('\n').enumerate() {
+        if n % 65_536 == 65_535 {
+            work::check()?;
+        }
         let (line, ending) = match piece.strip_suffix("\r\n") {
             Some(l) => (l, "\r\n"),
             None => match piece.strip_suffix('\n') {
@@ -260,7 +334,7 @@ fn per_line(text: &str, f: impl Fn(&str) -> String) -> String {
         out.push_str(&f(line));
         out.push_str(ending);
     }
-    out
+    Ok(out)
 }
 
 fn title_case(text: &str) -> String {
@@ -390,8 +464,10 @@ mod tests {
         }
     }
 
+    const CAP: usize = 128 << 20;
+
     fn t(text: &str, name: &str) -> String {
-        apply(text, &op(name)).unwrap()
+        apply(text, &op(name), CAP).unwrap()
     }
 
     #[test]
@@ -441,9 +517,10 @@ mod tests {
             "the quick brown fox jumps",
             &Operation {
                 op: "wrap".into(),
-                width: Some(10),
+                width: Some(Int::new(10)),
                 tab_size: None,
             },
+            CAP,
         )
         .unwrap();
         assert_eq!(w, "the quick\nbrown fox\njumps");
@@ -456,5 +533,84 @@ mod tests {
             .to_string();
         assert!(err.contains("'shout' at operations[1]"), "{err}");
         assert!(err.contains("snake_case"));
+    }
+
+    fn with_tab(name: &str, tab: u64) -> Operation {
+        Operation {
+            op: name.to_owned(),
+            width: None,
+            tab_size: Some(Int::new(tab)),
+        }
+    }
+
+    #[test]
+    fn tab_sizes_are_bounded_and_expansion_is_measured_first() {
+        // The attack: a tab size of 10^15 on one tab.
+        let huge: Operation = serde_json::from_value(
+            serde_json::json!({"op": "tabs_to_spaces", "tab_size": 1_000_000_000_000_000u64}),
+        )
+        .unwrap();
+        let err = validate(&[op("lower"), huge]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`operations[1].tab_size` must be an integer from 1 to 64; got 1000000000000000"
+        );
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(-1),
+            serde_json::json!(1e9),
+        ] {
+            let op: Operation =
+                serde_json::from_value(serde_json::json!({"op": "wrap", "width": bad})).unwrap();
+            let err = validate(&[op]).unwrap_err().to_string();
+            assert!(
+                err.starts_with("`operations[0].width` must be an integer from 1 to 1000000"),
+                "{err}"
+            );
+        }
+        // The largest tab size is fine on a small text...
+        assert_eq!(
+            apply("\t", &with_tab("tabs_to_spaces", 64), CAP).unwrap(),
+            " ".repeat(64)
+        );
+        // ...and refused, before expanding, when the result would pass the cap.
+        let tabs = "\t".repeat(10_000);
+        let err = apply(&tabs, &with_tab("tabs_to_spaces", 64), 100_000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("would be 640000 bytes, over the output cap of 100000"),
+            "{err}"
+        );
+        // The measure is exact.
+        for text in ["a\tb\n\tc", "\t\r\n x\t\ty\r\tz\n", "é\tü\t\n", ""] {
+            for tab in [1, 3, 4, 8] {
+                let out = apply(text, &with_tab("tabs_to_spaces", tab), CAP).unwrap();
+                assert_eq!(
+                    expanded_len(text, tab as usize),
+                    out.len() as u64,
+                    "{text:?} {tab}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn growing_operations_are_capped() {
+        // U+FDFA is 3 bytes, and 33 once decomposed for compatibility.
+        let text = "\u{FDFA}".repeat(1000);
+        let err = apply(&text, &op("nfkd"), 10_000).unwrap_err().to_string();
+        assert!(
+            err.contains("nfkd: the result would be 33000 bytes"),
+            "{err}"
+        );
+        assert!(apply(&text, &op("nfkd"), 33_000).is_ok());
+        let err = apply(&"\n".repeat(1000), &op("crlf"), 1500)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("crlf: the result would be 2000 bytes"),
+            "{err}"
+        );
     }
 }
