@@ -300,6 +300,21 @@ impl RawStdio {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The next stdout line, waiting at most `timeout`: `Ok(None)` when
+    /// nothing came in time, an error once the server's stdout is closed.
+    pub fn recv_line_within(&mut self, timeout: Duration) -> anyhow::Result<Option<String>> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => Ok(Some(line)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the server closed its stdout"),
+        }
+    }
+
+    /// How the process ended, if it ends within `timeout` (None while it runs).
+    pub fn exit_status_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        exit_status_within(&mut self.child, timeout)
+    }
 }
 
 impl Drop for RawStdio {
@@ -318,6 +333,20 @@ fn wait_with_deadline(child: &mut Child) -> anyhow::Result<std::process::ExitSta
         if start.elapsed() > DEADLINE {
             let _ = child.kill();
             bail!("the server did not exit in time");
+        }
+        // Polling an exit status, not waiting for a result to appear.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The exit status of `child` if it exits within `timeout`.
+fn exit_status_within(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < timeout => {}
+            _ => return None,
         }
         // Polling an exit status, not waiting for a result to appear.
         std::thread::sleep(Duration::from_millis(10));
@@ -398,6 +427,11 @@ impl HttpServer {
     /// Whether the process is still running.
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// How the process ended, if it ends within `timeout` (None while it runs).
+    pub fn exit_status_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        exit_status_within(&mut self.child, timeout)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use mcp_servers_tests::crash::{Operation, crash_rounds};
-use mcp_servers_tests::fuzz::{FuzzConfig, fuzz_http, fuzz_stdio};
+use mcp_servers_tests::fuzz::{
+    BoundaryConfig, BoundaryReport, FuzzConfig, Transport, boundary, fuzz_http, fuzz_stdio,
+};
 use mcp_servers_tests::load::{LoadConfig, load_http};
 use mcp_servers_tests::{RawStdio, memory_kib};
 use serde_json::{Value, json};
@@ -53,6 +55,35 @@ enum Run {
     /// Hostile images (bombs, truncated, corrupt, absurd frame counts)
     /// through mcp-image's tools: clear errors, bounded memory.
     Images,
+    /// Every parameter of every tool at and past its edges (numbers, empty
+    /// and cap-sized strings, unknown enum values, deeply nested documents).
+    Boundary {
+        /// The servers' --max-message-bytes (large strings fill it).
+        #[arg(long, default_value_t = mcp_servers_core::cli::DEFAULT_MAX_MESSAGE_BYTES)]
+        max_message_bytes: usize,
+        /// Nesting depths of the documents.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "1000,10000,100000,1000000"
+        )]
+        depths: Vec<usize>,
+        /// The CI subset (fewer numbers, one generic document family).
+        #[arg(long)]
+        short: bool,
+        /// Only these tools (default: every tool).
+        #[arg(long, value_delimiter = ',')]
+        tools: Vec<String>,
+        /// Transports to run over.
+        #[arg(long, value_delimiter = ',', default_value = "stdio,http")]
+        transports: Vec<String>,
+        /// Peak RSS a server may reach, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        rss_limit_mib: u64,
+        /// Print every call and its outcome to stderr.
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Concurrent HTTP sessions calling a tool, stateful and stateless.
     Load {
         #[arg(long, default_value_t = 200)]
@@ -69,6 +100,26 @@ fn main() -> ExitCode {
         Run::Fuzz { frames, seed } => runtime.block_on(fuzz(&cli, *frames, *seed)),
         Run::Crash { rounds } => crash(&cli, *rounds),
         Run::Images => images(&cli),
+        Run::Boundary {
+            max_message_bytes,
+            depths,
+            short,
+            tools,
+            transports,
+            rss_limit_mib,
+            verbose,
+        } => {
+            let config = BoundaryConfig {
+                max_message_bytes: *max_message_bytes,
+                depths: depths.clone(),
+                short: *short,
+                rss_limit_kib: rss_limit_mib * 1024,
+                tools: tools.clone(),
+                verbose: *verbose,
+                ..BoundaryConfig::full()
+            };
+            runtime.block_on(boundary_runs(&cli, &config, transports))
+        }
         Run::Load { sessions, seconds } => runtime.block_on(load(&cli, *sessions, *seconds)),
     };
     match result {
@@ -156,6 +207,105 @@ async fn fuzz(cli: &Cli, frames: usize, seed: u64) -> anyhow::Result<(String, bo
         }
     }
     Ok((md, clean))
+}
+
+async fn boundary_runs(
+    cli: &Cli,
+    config: &BoundaryConfig,
+    transports: &[String],
+) -> anyhow::Result<(String, bool)> {
+    let depths: Vec<String> = config.depths.iter().map(|d| format!("{d}")).collect();
+    let mut md = format!(
+        "## Boundary values\n\n`mcp-stress boundary{}` (tests/src/fuzz.rs, boundary mode): \
+         every tool of each server's `tools/list`, each parameter in turn (the others at \
+         minimal valid values, paths naming a small text file, a 16x16 PNG or a directory \
+         in the server's allowed directory): numbers at 0, -1, 1, 2^31, 2^53, 2^63, 1e15 and \
+         one past the schema's bounds; strings empty and of `A`s filling the message cap \
+         (`--max-message-bytes {}`); enums, declared or listed in the description, at an \
+         unknown value; document parameters (`text`, `content`, `a`, `b`) nested {} deep, in \
+         the formats of the tool (JSON, YAML flow and block, TOML inline tables, arrays and \
+         dotted keys for `json`; `<div>`, `<b><i>`, `<ul><li>`, `<blockquote>` for \
+         `html_to_markdown`; `>` quotes and nested lists for `markdown`) under each `action` \
+         or `mode`, where they fit under the cap. After every call the server must still \
+         answer `tools/list`. A failure is a call without an answer within {} s (the servers \
+         run with `--max-call-seconds {}`), the process exiting, a non-JSON stdout line, an \
+         HTTP 5xx, a panic (even one answered as a tool error) or a peak RSS (VmHWM) over \
+         {} MiB. *Answers*: results / tool errors / JSON-RPC errors.\n\n\
+         | server | transport | calls | answers | failures | peak RSS | time |\n\
+         |---|---|---|---|---|---|---|\n",
+        if config.short { " --short" } else { "" },
+        config.max_message_bytes,
+        depths.join(", "),
+        config.deadline.as_secs(),
+        config.max_call_seconds,
+        config.rss_limit_kib / 1024,
+    );
+    let mut clean = true;
+    let mut details = String::new();
+    for server in &cli.servers {
+        for transport in transports {
+            let transport = match transport.as_str() {
+                "stdio" => Transport::Stdio,
+                "http" => Transport::Http,
+                other => anyhow::bail!("unknown transport {other:?} (stdio or http)"),
+            };
+            let dir = tempfile::tempdir()?;
+            let args = server_args(server, dir.path());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let report = boundary(&bin(cli, server), &args, dir.path(), transport, config).await?;
+            let name = transport.name();
+            eprintln!(
+                "boundary {server} {name}: {} calls, {} failures, peak {} KiB, {:.1} s",
+                report.calls,
+                report.failures.len(),
+                report.rss_peak_kib,
+                report.elapsed.as_secs_f64()
+            );
+            for failure in &report.failures {
+                eprintln!("  FAIL {failure}");
+            }
+            clean &= report.failures.is_empty();
+            md.push_str(&format!(
+                "| {server} | {name} | {} | {} / {} / {} | {} | {:.1} MB | {:.1} s |\n",
+                report.calls,
+                report.results,
+                report.tool_errors,
+                report.rpc_errors,
+                report.failures.len(),
+                report.rss_peak_kib as f64 / 1024.0,
+                report.elapsed.as_secs_f64()
+            ));
+            details.push_str(&boundary_details(server, name, &report));
+        }
+    }
+    md.push_str(&details);
+    Ok((md, clean))
+}
+
+/// The failures (each reproducible from its line) and slow calls of a run.
+fn boundary_details(server: &str, transport: &str, report: &BoundaryReport) -> String {
+    let mut md = String::new();
+    if !report.failures.is_empty() {
+        md.push_str(&format!(
+            "\n**mcp-{server} over {transport}: {} failures**\n\n",
+            report.failures.len()
+        ));
+        for failure in &report.failures {
+            md.push_str(&format!(
+                "- `{}` `{}`: {}\n",
+                failure.tool,
+                failure.arguments.replace('`', "'"),
+                failure.what.replace('\n', " ")
+            ));
+        }
+    }
+    if !report.slow.is_empty() {
+        md.push_str(&format!(
+            "\nmcp-{server} over {transport}: calls over 5 s (answered in time): {}\n",
+            report.slow.join("; ")
+        ));
+    }
+    md
 }
 
 fn crash(cli: &Cli, rounds: usize) -> anyhow::Result<(String, bool)> {
