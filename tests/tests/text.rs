@@ -954,7 +954,8 @@ async fn deeply_nested_html_is_refused_and_the_server_lives() {
         ("<blockquote>", "</blockquote>"),
         ("<table><tr><td>", "</td></tr></table>"),
     ] {
-        for n in [3_000, 100_000] {
+        // 1,000 levels is under 16 KiB: worked on the request's own thread.
+        for n in [1_000, 3_000, 100_000] {
             let html = format!("{}x{}", open.repeat(n), close.repeat(n));
             let started = std::time::Instant::now();
             let e = err(

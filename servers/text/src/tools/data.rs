@@ -102,7 +102,7 @@ pub struct JsonOutput {
 impl TextServer {
     #[tool(
         title = "JSON, YAML and TOML",
-        description = "Work on structured data exactly. action: validate (default; invalid input gives the error with line and column), pretty (keeps key order and number spelling; `indent`), minify, sort_keys, query (JSON Pointer `pointer`, e.g. \"/items/0/name\"), convert (`format` json|yaml|toml to `to` json|yaml|toml). Input: `text` or `path` (format from the extension).",
+        description = "Work on structured data exactly. action: validate (default; invalid input gives the error with line and column), pretty (keeps key order and number spelling; `indent`), minify, sort_keys, query (JSON Pointer `pointer`, e.g. \"/items/0/name\"), convert (`format` json|yaml|toml to `to` json|yaml|toml). JSON and YAML may nest 128 levels, TOML 80. Input: `text` or `path` (format from the extension).",
         output_schema = schema::<JsonOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]

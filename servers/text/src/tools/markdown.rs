@@ -150,7 +150,7 @@ impl TextServer {
 
     #[tool(
         title = "HTML to Markdown",
-        description = "Turn HTML (a saved web page, an email) into readable Markdown, keeping headings, lists, tables, code and links, dropping scripts, styles and forms. By default keeps only the main content (<main> or <article>, without nav/header/footer/aside). Long output is paged like the fetch server: `max_length` (default 20000 characters) and `start_index`. Input: `text` or `path`.",
+        description = "Turn HTML (a saved web page, an email) into readable Markdown, keeping headings, lists, tables, code and links, dropping scripts, styles and forms. By default keeps only the main content (<main> or <article>, without nav/header/footer/aside). Long output is paged like the fetch server: `max_length` (default 20000 characters) and `start_index`. Pages nested more than 512 elements deep are refused. Input: `text` or `path`.",
         output_schema = schema::<HtmlOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]

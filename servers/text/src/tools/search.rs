@@ -212,7 +212,7 @@ pub struct ReplaceOutput {
 impl TextServer {
     #[tool(
         title = "Search Text",
-        description = "Find every match of a literal string or a regex (Rust regex syntax: no look-around or backreferences; ^ and $ match at line boundaries) with exact 1-based line and column (in characters), byte offsets, capture groups and optional context lines. Paged: `offset`, `limit`/`max_results` (default 100); `page.total` is the number of all matches. Input: `text` or `path`.",
+        description = "Find every match of a literal string or a regex (Rust regex syntax: no look-around or backreferences; ^ and $ match at line boundaries) with exact 1-based line and column (in characters), byte offsets, capture groups and optional context lines. Paged: `offset`, `limit`/`max_results` (default 100, at most 10000); `page.total` is the number of all matches. Input: `text` or `path`.",
         output_schema = schema::<SearchOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
