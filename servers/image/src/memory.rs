@@ -19,7 +19,7 @@ pub const FALLBACK_MAX_MEMORY: u64 = 2 << 30;
 /// The smallest budget accepted.
 pub const MIN_MAX_MEMORY: u64 = 16 << 20;
 /// Default for `--memory-wait-seconds`.
-pub const DEFAULT_MEMORY_WAIT_SECONDS: u64 = 60;
+pub const DEFAULT_MEMORY_WAIT_SECONDS: u64 = 120;
 /// Most calls waiting for memory at once; more are refused as busy (each
 /// waiting call holds a blocking thread).
 pub const MAX_WAITERS: usize = 64;

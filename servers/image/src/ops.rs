@@ -315,6 +315,12 @@ fn validate_one(op: &Operation) -> ToolResult<Step> {
 
 /// "16:9", "4/3" or "1.5" as width / height.
 pub fn parse_ratio(text: &str) -> ToolResult<f64> {
+    let chars = text.chars().count();
+    if chars > 64 {
+        return Err(ToolError::new(format!(
+            "aspect_ratio is {chars} characters long; at most 64 (e.g. \"16:9\")"
+        )));
+    }
     let bad = || {
         ToolError::new(format!(
             "aspect_ratio must look like \"16:9\" or \"1.5\", not {text:?}"
@@ -587,6 +593,14 @@ mod tests {
         assert!(validate(&ops(json!([{"op": "crop", "width": 3}]))).is_err());
         assert!(validate(&ops(json!([{"op": "crop", "aspect_ratio": "a:b"}]))).is_err());
         assert!(validate(&ops(json!([{"op": "blur", "sigma": 0}]))).is_err());
+        let long = "1".repeat(1 << 20);
+        let err = validate(&ops(json!([{"op": "crop", "aspect_ratio": long}])))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("is 1048576 characters long; at most 64 (e.g. \"16:9\")"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use globset::GlobBuilder;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use mcp_servers_core::error::{ToolError, ToolResult, blocking};
 use mcp_servers_core::progress::Progress;
 use rmcp::RoleServer;
@@ -30,7 +30,8 @@ use crate::source::{self, DecodeCache, Input};
 pub struct BatchParams {
     /// Directory to read images from (inside the allowed directories).
     pub input_dir: String,
-    /// Glob over paths relative to input_dir: "*.jpg" (this directory only), "**/*.png" (recursive). Default "*".
+    /// Glob over paths relative to input_dir: "*.jpg" (this directory only), "**/*.png" (recursive). Default "*". At most 1024 characters.
+    #[schemars(length(max = 1024))]
     pub pattern: Option<String>,
     /// Steps applied to every image, as in transform (at most 100).
     #[serde(default)]
@@ -87,6 +88,8 @@ impl ImageServer {
     ) -> ToolResult<CallToolResult> {
         let steps = ops::validate(&p.operations)?;
         let quality = params::quality(p.quality)?;
+        let pattern = p.pattern.clone().unwrap_or_else(|| "*".to_owned());
+        let glob = compile_pattern(&pattern)?;
         let input_dir = self
             .sandbox
             .resolve_existing(&p.input_dir)
@@ -101,12 +104,6 @@ impl ImageServer {
             .sandbox
             .resolve_for_create_dir(&p.output_dir)
             .map_err(crate::path_error)?;
-        let pattern = p.pattern.clone().unwrap_or_else(|| "*".to_owned());
-        let glob = GlobBuilder::new(&pattern)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| ToolError::new(format!("invalid pattern {pattern:?}: {e}")))?
-            .compile_matcher();
         let progress = Progress::from_context(&context);
         let sandbox = self.sandbox.clone();
         let config = self.config.clone();
@@ -201,6 +198,28 @@ impl ImageServer {
     }
 }
 
+/// Longest `pattern` accepted, in characters.
+pub const MAX_PATTERN_CHARS: usize = 1024;
+
+/// The glob of `pattern`; an error (never a panic) when it is too long or
+/// its matcher cannot be built.
+fn compile_pattern(pattern: &str) -> ToolResult<GlobSet> {
+    let chars = pattern.chars().count();
+    if chars > MAX_PATTERN_CHARS {
+        return Err(ToolError::new(format!(
+            "pattern is {chars} characters long; at most {MAX_PATTERN_CHARS}"
+        )));
+    }
+    let glob = GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| ToolError::new(format!("invalid pattern {pattern:?}: {e}")))?;
+    GlobSetBuilder::new()
+        .add(glob)
+        .build()
+        .map_err(|e| ToolError::new(format!("invalid pattern {pattern:?}: {e}")))
+}
+
 fn process_one(
     sandbox: &mcp_servers_core::sandbox::PathSandbox,
     config: &crate::Config,
@@ -268,4 +287,24 @@ fn process_one(
         Err(e) => item.error = Some(e.message().to_owned()),
     }
     item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_are_bounded_and_never_panic() {
+        let set = compile_pattern("**/*.png").unwrap();
+        assert!(set.is_match("a/b.png"));
+        assert!(!set.is_match("a/b.jpg"));
+        let long = "A".repeat(1 << 20);
+        let err = compile_pattern(&long).unwrap_err().to_string();
+        assert_eq!(err, "pattern is 1048576 characters long; at most 1024");
+        // Within the length, a matcher too large to build is an error too.
+        let braces = format!("{{{}}}", vec!["[a-z]*[0-9]?"; 70].join(","));
+        assert!(braces.len() <= MAX_PATTERN_CHARS);
+        let _ = compile_pattern(&braces);
+        assert!(compile_pattern("[").is_err());
+    }
 }
