@@ -147,7 +147,7 @@ impl TestServer {
             let mut turns = 0u64;
             loop {
                 turns = std::hint::black_box(turns + 1);
-                if turns % 4096 == 0 {
+                if turns.is_multiple_of(4096) {
                     mcp_servers_core::work::check()?;
                 }
             }
