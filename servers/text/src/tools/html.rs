@@ -847,4 +847,29 @@ mod tests {
             .to_string();
         assert!(err.contains("cancelled"), "{err}");
     }
+
+    /// rcdom's `Drop` takes children off a stack instead of recursing: a
+    /// million-deep tree (deeper than any parse here makes) drops on a
+    /// small stack.
+    #[test]
+    fn deep_trees_drop_without_recursion() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let root = Node::new(NodeData::Document);
+                let mut parent = root.clone();
+                for _ in 0..1_000_000 {
+                    let child = Node::new(NodeData::Comment {
+                        contents: StrTendril::new(),
+                    });
+                    parent.children.borrow_mut().push(child.clone());
+                    parent = child;
+                }
+                drop(parent);
+                drop(root);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 }
