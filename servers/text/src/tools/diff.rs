@@ -94,7 +94,7 @@ pub struct DiffOutput {
 impl TextServer {
     #[tool(
         title = "Diff Texts",
-        description = "Compare two texts exactly: `a`/`b` inline or `path_a`/`path_b` files (mixable). mode \"unified\" (default) gives a unified diff with `context` lines (default 3); \"lines\", \"words\" or \"chars\" give the changes as structured hunks with positions. Also reports added/removed counts and similarity.",
+        description = "Compare two texts exactly: `a`/`b` inline or `path_a`/`path_b` files (mixable). mode \"unified\" (default) gives a unified diff with `context` lines (default 3); \"lines\", \"words\" or \"chars\" give the changes as structured hunks with positions. Also reports added/removed counts and similarity. Lines end at `\\n` only, as in GNU diff and patch (a lone `\\r` is part of its line; a last line without `\\n` is marked `\\ No newline at end of file`), so every unified diff applies with `patch`. Positions: lines 1-based; word and char offsets in characters (Unicode scalar values), 0-based.",
         output_schema = schema::<DiffOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -145,10 +145,10 @@ struct Edit<'a> {
 }
 
 impl<'a> Edit<'a> {
-    /// Lines, with their line breaks, cut as `similar` cuts them. Each
+    /// Lines, with their `\n`, cut as GNU diff cuts them. Each
     /// distinct line becomes one integer (one fast hash per line), then
     /// `similar`'s Myers diff runs over the integers: the same script as
-    /// `TextDiff::diff_lines`, which hashes every line twice with SipHash.
+    /// `TextDiff::diff_slices` over the same lines.
     fn lines(old: &'a str, new: &'a str) -> Self {
         let (old, new) = (split_lines(old), split_lines(new));
         let mut ids: FxHashMap<&str, u32> =
@@ -225,7 +225,7 @@ impl<'a> Edit<'a> {
                 for (sign, line) in old_lines.chain(new_lines) {
                     out.push(sign);
                     out.push_str(line);
-                    if !line.ends_with(['\n', '\r']) {
+                    if !line.ends_with('\n') {
                         out.push_str("\n\\ No newline at end of file\n");
                     }
                 }
@@ -250,15 +250,15 @@ impl std::fmt::Display for HunkRange {
     }
 }
 
-/// `text` cut after each line break (`\n`, `\r\n` or `\r`), breaks kept.
+/// `text` cut after each `\n`, breaks kept. Only `\n` ends a line, as in
+/// GNU diff and patch: a lone `\r` is an ordinary character of its line
+/// (cutting there made patches that `patch` rejects as malformed), and
+/// `\r\n` ends a line whose content ends with `\r`.
 fn split_lines(text: &str) -> Vec<&str> {
     let bytes = text.as_bytes();
     let mut lines = Vec::with_capacity(text.len() / 32 + 1);
     let mut start = 0;
-    for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
-        if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-            continue;
-        }
+    for i in memchr::memchr_iter(b'\n', bytes) {
         lines.push(&text[start..=i]);
         start = i + 1;
     }
@@ -377,14 +377,84 @@ mod tests {
         assert_eq!(unified("x\n", "x\n", "a", "b", 3), "");
     }
 
+    /// Applies a unified diff of ours to `old` twice: with `diffy` (an
+    /// independent patch reader that, like GNU patch, splits lines at `\n`
+    /// only; with context, since without it diffy may place a hunk by
+    /// content), and with a strict applier below that follows the hunk
+    /// headers' line numbers and checks every context and removed line.
+    fn apply(old: &str, patch: &str, context: usize) -> String {
+        if patch.is_empty() {
+            return old.to_owned();
+        }
+        let parsed = diffy::Patch::from_str(patch)
+            .unwrap_or_else(|e| panic!("malformed patch ({e}):\n{patch}"));
+        let strict = apply_strict(old, patch);
+        if context > 0 {
+            let by_diffy = diffy::apply(old, &parsed)
+                .unwrap_or_else(|e| panic!("patch does not apply ({e}):\n{patch}"));
+            assert_eq!(by_diffy, strict, "{patch}");
+        }
+        strict
+    }
+
+    fn apply_strict(old: &str, patch: &str) -> String {
+        let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
+        let mut out = String::new();
+        let mut next = 0; // index of the next old line to copy
+        let mut lines = patch.split_inclusive('\n').skip(2).peekable();
+        while let Some(header) = lines.next() {
+            let ranges = header
+                .strip_prefix("@@ -")
+                .and_then(|h| h.strip_suffix(" @@\n"))
+                .unwrap_or_else(|| panic!("bad hunk header {header:?}"));
+            let (old_range, _) = ranges.split_once(" +").unwrap();
+            let (start, len) = match old_range.split_once(',') {
+                Some((s, l)) => (s.parse::<usize>().unwrap(), l.parse::<usize>().unwrap()),
+                None => (old_range.parse().unwrap(), 1),
+            };
+            let first = if len == 0 { start } else { start - 1 };
+            assert!(first >= next, "hunks out of order");
+            out.extend(old_lines[next..first].iter().copied());
+            next = first;
+            while let Some(line) = lines.next_if(|l| !l.starts_with("@@")) {
+                let mut body = line[1..].to_owned();
+                if lines
+                    .next_if(|l| *l == "\\ No newline at end of file\n")
+                    .is_some()
+                {
+                    body.pop();
+                }
+                match &line[..1] {
+                    "+" => out.push_str(&body),
+                    sign => {
+                        assert_eq!(old_lines[next], body, "{sign} line differs");
+                        if sign == " " {
+                            out.push_str(&body);
+                        }
+                        next += 1;
+                    }
+                }
+            }
+        }
+        out.extend(old_lines[next..].iter().copied());
+        out
+    }
+
+    fn has_lone_cr(text: &str) -> bool {
+        text.match_indices('\r')
+            .any(|(i, _)| text.as_bytes().get(i + 1) != Some(&b'\n'))
+    }
+
     /// Random texts of few distinct lines (so that most lines match), with
-    /// every kind of line break and a last line with or without one: the
-    /// same script, counts, similarity and unified text as `similar`'s
-    /// own line diff.
+    /// every kind of line break, lone CRs inside lines and a last line with
+    /// or without a `\n`: the same script, counts and similarity as
+    /// `similar`'s diff over the same `\n`-cut lines, the same unified text
+    /// as `similar`'s line diff when no `\r` stands alone (`similar` cuts lines
+    /// there too), and every patch applies and gives `b` exactly.
     #[test]
-    fn line_diffs_equal_similars() {
+    fn line_diffs_equal_similars_and_apply() {
         let alphabet = [
-            "a\n", "b\n", "c\n", "a", "b\r\n", "\r", "\n", "dé\n", "x y\n",
+            "a\n", "b\n", "c\n", "a", "b\r\n", "\r", "\n", "dé\n", "x y\n", "a\rb", "\r\r\n",
         ];
         let mut rng = crate::testing::Lcg(404);
         for round in 0..3_000 {
@@ -396,22 +466,61 @@ mod tests {
             } else {
                 rng.text(&alphabet, 40)
             };
-            let reference = TextDiff::configure().diff_lines(a.as_str(), b.as_str());
+            let (old, new) = (
+                a.split_inclusive('\n').collect::<Vec<_>>(),
+                b.split_inclusive('\n').collect::<Vec<_>>(),
+            );
+            let reference = TextDiff::configure().diff_slices(&old, &new);
             let edit = Edit::lines(&a, &b);
-            assert_eq!(edit.old, reference.iter_old_slices().collect::<Vec<_>>());
+            assert_eq!(edit.old, old);
             assert_eq!(edit.ops, reference.ops(), "round {round}: {a:?} -> {b:?}");
             assert_eq!(edit.similarity(), reference.ratio());
             for context in [0, 1, 3] {
+                let ours = edit.unified(context, "a", "b");
+                if !has_lone_cr(&a) && !has_lone_cr(&b) {
+                    // Where only `\n` and `\r\n` end lines, `similar`'s own
+                    // line diff cuts them the same way.
+                    let reference = TextDiff::configure().diff_lines(a.as_str(), b.as_str());
+                    assert_eq!(
+                        ours,
+                        reference
+                            .unified_diff()
+                            .context_radius(context)
+                            .header("a", "b")
+                            .to_string(),
+                        "round {round}, context {context}: {a:?} -> {b:?}"
+                    );
+                }
                 assert_eq!(
-                    edit.unified(context, "a", "b"),
-                    reference
-                        .unified_diff()
-                        .context_radius(context)
-                        .header("a", "b")
-                        .to_string(),
-                    "round {round}, context {context}: {a:?} -> {b:?}"
+                    apply(&a, &ours, context),
+                    b,
+                    "round {round}: {a:?} -> {b:?}"
                 );
             }
+        }
+    }
+
+    /// Issue 21: lone CRs are not line ends (GNU diff: `diff -u` of
+    /// `a\rb\rc` and `a\rB\rc` is one changed line, each without a newline).
+    #[test]
+    fn lone_cr_is_not_a_line_end() {
+        let patch = unified("a\rb\rc", "a\rB\rc", "a", "b", 3);
+        assert_eq!(
+            patch,
+            "--- a\n+++ b\n@@ -1 +1 @@\n-a\rb\rc\n\\ No newline at end of file\n+a\rB\rc\n\\ No newline at end of file\n"
+        );
+        assert_eq!(apply("a\rb\rc", &patch, 3), "a\rB\rc");
+        for (a, b) in [
+            ("x\r\ny\r\n", "x\r\nz\r\n"),
+            ("x\ry\n", "x\ry\r"),
+            ("one\r", "one\r\n"),
+            ("\r\r\r", "\r\n\r"),
+        ] {
+            assert_eq!(
+                apply(a, &unified(a, b, "a", "b", 3), 3),
+                b,
+                "{a:?} -> {b:?}"
+            );
         }
     }
 
