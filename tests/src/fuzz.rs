@@ -798,6 +798,10 @@ pub struct BoundaryConfig {
     pub short: bool,
     /// Peak resident memory (VmHWM) a server may reach, in KiB.
     pub rss_limit_kib: u64,
+    /// Resident memory at which the harness kills the server (SIGKILL) in
+    /// the middle of a call, so that a runaway allocation cannot take the
+    /// machine down with it; at least `rss_limit_kib`.
+    pub rss_kill_kib: u64,
     /// How long a call may take to be answered.
     pub deadline: Duration,
     /// The server's `--max-call-seconds` (below `deadline`, so that work the
@@ -817,6 +821,7 @@ impl BoundaryConfig {
             depths: vec![1_000, 10_000, 100_000, 1_000_000],
             short: false,
             rss_limit_kib: 1024 * 1024,
+            rss_kill_kib: 2 * 1024 * 1024,
             deadline: DEADLINE,
             max_call_seconds: DEADLINE.as_secs() - 5,
             tools: Vec::new(),
@@ -873,6 +878,9 @@ pub struct BoundaryReport {
     pub baseline_errors: Vec<String>,
     /// Calls answered, but slowly (over [`SLOW_CALL`]).
     pub slow: Vec<String>,
+    /// Calls the server stopped at its own `--max-call-seconds` deadline
+    /// (answered in time, with an error; the work may be quadratic).
+    pub stopped_at_deadline: Vec<String>,
     /// Server processes started again after a failure.
     pub restarts: usize,
     /// The highest VmHWM of any server process of the run.
@@ -895,6 +903,9 @@ const PLACEHOLDER_JSON: &str = "\"\\u0001boundary\\u0001\"";
 
 /// An enum value no server knows.
 const UNKNOWN_CHOICE: &str = "\"boundary-unknown-value\"";
+
+/// What a call stopped at `--max-call-seconds` is answered with.
+const DEADLINE_MARK: &str = "ran past its deadline";
 
 /// What [`call_tool_guarded`](mcp_servers_core::error) answers a panic with.
 const PANIC_MARK: &str = "internal error: the tool crashed";
@@ -940,23 +951,45 @@ pub async fn boundary(
         let stderr_from = conn.stderr_len();
         let started = Instant::now();
         let frame_len = frame.len();
+        let watch = RssWatch::start(conn.pid(), config.rss_kill_kib.max(config.rss_limit_kib));
         let outcome = conn.call(&json!(id), frame, config.deadline).await;
         let took = started.elapsed();
+        let (watched_peak, killed) = watch.finish();
         report.calls += 1;
         *report.calls_per_tool.entry(case.tool.clone()).or_default() += 1;
         let mut problems = Vec::new();
         // Whether the server is to be started again before the next case.
         let mut restart = false;
+        report.rss_peak_kib = report.rss_peak_kib.max(watched_peak);
+        if killed {
+            problems.push(format!(
+                "RSS reached {:.0} MiB during the call: killed by the harness (bound {:.0} MiB)",
+                watched_peak as f64 / 1024.0,
+                config.rss_limit_kib as f64 / 1024.0
+            ));
+            restart = true;
+        }
+        // Whether the server's stderr may say why (no answer, or gone).
+        let mut show_stderr = false;
         match outcome {
             Ok(answer) => {
                 if let Some(status) = answer.status {
                     *report.statuses.entry(status).or_default() += 1;
                 }
                 report.classify(case, &answer, frame_len, config, &mut problems);
+                if answer.message.to_string().contains(DEADLINE_MARK) {
+                    report.stopped_at_deadline.push(format!(
+                        "{} {}: {:.1} s",
+                        case.tool,
+                        case.summary(&label, &fixtures.root),
+                        took.as_secs_f64()
+                    ));
+                }
             }
             Err(e) => {
                 problems.push(e);
                 restart = true;
+                show_stderr = true;
             }
         }
         if took > SLOW_CALL {
@@ -969,7 +1002,7 @@ pub async fn boundary(
         }
         if let Some(peak) = memory_kib(conn.pid(), "VmHWM") {
             report.rss_peak_kib = report.rss_peak_kib.max(peak);
-            if peak > config.rss_limit_kib {
+            if peak > config.rss_limit_kib && !killed {
                 problems.push(format!(
                     "peak RSS {:.0} MiB, over the {:.0} MiB bound",
                     peak as f64 / 1024.0,
@@ -986,6 +1019,7 @@ pub async fn boundary(
         if let Some(status) = conn.exit_status_within(wait) {
             problems.push(format!("the server exited: {}", describe_exit(status)));
             restart = true;
+            show_stderr = true;
         } else {
             report.probes += 1;
             let probe = json!(format!("probe-{}", report.probes));
@@ -999,6 +1033,7 @@ pub async fn boundary(
                 Err(e) => {
                     problems.push(format!("tools/list afterwards failed: {e:#}"));
                     restart = true;
+                    show_stderr = true;
                 }
             }
         }
@@ -1017,8 +1052,19 @@ pub async fn boundary(
         }
         if !problems.is_empty() {
             let mut what = problems.join("; ");
-            if restart {
-                let stderr = conn.stderr_since(stderr_from);
+            if show_stderr {
+                // Warnings, errors and panics; not the request log.
+                let stderr: Vec<String> = conn
+                    .stderr_since(stderr_from)
+                    .lines()
+                    .filter(|l| {
+                        ![" INFO ", " DEBUG ", " TRACE "]
+                            .iter()
+                            .any(|level| l.contains(level))
+                    })
+                    .map(str::to_owned)
+                    .collect();
+                let stderr = stderr.join("\n");
                 let stderr = tail(stderr.trim(), 1200);
                 if !stderr.is_empty() {
                     what.push_str(&format!("; stderr: {}", stderr.replace('\n', " | ")));
@@ -1095,6 +1141,45 @@ impl BoundaryReport {
         } else {
             self.results += 1;
         }
+    }
+}
+
+/// Watches a server's resident memory while a call runs and kills the
+/// process past a bound: a call allocating tens of GiB would otherwise take
+/// the machine (and every other process on it) down.
+struct RssWatch {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<(u64, bool)>,
+}
+
+impl RssWatch {
+    fn start(pid: u32, kill_kib: u64) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            loop {
+                let rss = memory_kib(pid, "VmRSS").unwrap_or(0);
+                peak = peak.max(rss);
+                if rss > kill_kib {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                    return (peak, true);
+                }
+                // A sampling interval, ended early when the call is over.
+                match stopped.recv_timeout(Duration::from_millis(20)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return (peak, false),
+                }
+            }
+        });
+        Self { stop, thread }
+    }
+
+    /// The highest RSS seen (KiB), and whether the server was killed.
+    fn finish(self) -> (u64, bool) {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap_or((0, false))
     }
 }
 
@@ -1713,11 +1798,19 @@ impl DocFamily {
                 (size <= limit).then(|| {
                     let mut doc = String::with_capacity(size);
                     for level in 0..depth {
-                        doc.push_str(if level.is_multiple_of(2) { "<b>" } else { "<i>" });
+                        doc.push_str(if level.is_multiple_of(2) {
+                            "<b>"
+                        } else {
+                            "<i>"
+                        });
                     }
                     doc.push('x');
                     for level in (0..depth).rev() {
-                        doc.push_str(if level.is_multiple_of(2) { "</b>" } else { "</i>" });
+                        doc.push_str(if level.is_multiple_of(2) {
+                            "</b>"
+                        } else {
+                            "</i>"
+                        });
                     }
                     doc
                 })

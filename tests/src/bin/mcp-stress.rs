@@ -114,6 +114,7 @@ fn main() -> ExitCode {
                 depths: depths.clone(),
                 short: *short,
                 rss_limit_kib: rss_limit_mib * 1024,
+                rss_kill_kib: 2 * rss_limit_mib * 1024,
                 tools: tools.clone(),
                 verbose: *verbose,
                 ..BoundaryConfig::full()
@@ -230,7 +231,8 @@ async fn boundary_runs(
          answer `tools/list`. A failure is a call without an answer within {} s (the servers \
          run with `--max-call-seconds {}`), the process exiting, a non-JSON stdout line, an \
          HTTP 5xx, a panic (even one answered as a tool error) or a peak RSS (VmHWM) over \
-         {} MiB. *Answers*: results / tool errors / JSON-RPC errors.\n\n\
+         {} MiB (a server passing twice that during a call is killed, to spare the machine). \
+         *Answers*: results / tool errors / JSON-RPC errors.\n\n\
          | server | transport | calls | answers | failures | peak RSS | time |\n\
          |---|---|---|---|---|---|---|\n",
         if config.short { " --short" } else { "" },
@@ -298,6 +300,13 @@ fn boundary_details(server: &str, transport: &str, report: &BoundaryReport) -> S
                 failure.what.replace('\n', " ")
             ));
         }
+    }
+    if !report.stopped_at_deadline.is_empty() {
+        md.push_str(&format!(
+            "\nmcp-{server} over {transport}: calls the server stopped at its \
+             --max-call-seconds deadline (answered, with an error): {}\n",
+            report.stopped_at_deadline.join("; ")
+        ));
     }
     if !report.slow.is_empty() {
         md.push_str(&format!(
