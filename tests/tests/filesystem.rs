@@ -1783,3 +1783,89 @@ async fn narrow_without_directories_allows_nothing_and_says_so() {
     );
     client.cancel().await.unwrap();
 }
+
+/// Numeric arguments carry their bounds in the schema and are checked
+/// before any work: over them is a tool error naming the argument.
+#[test]
+fn numeric_arguments_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "one\ntwo\nthree\n").unwrap();
+    let bin = mcp_servers_tests::workspace_bin("mcp-filesystem", "mcp-filesystem");
+    let mut server =
+        mcp_servers_tests::RawStdio::spawn(&bin, &[dir.path().to_str().unwrap()]).unwrap();
+    server.initialize().unwrap();
+    let tools = server
+        .request(1, "tools/list", serde_json::json!({}))
+        .unwrap();
+    let schema = |tool: &str, arg: &str| {
+        tools["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == tool)
+            .unwrap()["inputSchema"]["properties"][arg]
+            .clone()
+    };
+    for (tool, arg) in [
+        ("read_text_file", "head"),
+        ("read_text_file", "offset"),
+        ("search_file_contents", "contextLines"),
+        ("search_file_contents", "maxResults"),
+    ] {
+        assert!(
+            schema(tool, arg)["maximum"].is_u64(),
+            "{tool}.{arg}: {}",
+            schema(tool, arg)
+        );
+    }
+    let path = dir.path().join("a.txt").display().to_string();
+    let call =
+        |server: &mut mcp_servers_tests::RawStdio, id, name: &str, args: serde_json::Value| {
+            server
+                .request(
+                    id,
+                    "tools/call",
+                    serde_json::json!({"name": name, "arguments": args}),
+                )
+                .unwrap()
+        };
+    let huge = call(
+        &mut server,
+        2,
+        "read_text_file",
+        serde_json::json!({"path": path, "head": 1u64 << 63}),
+    );
+    assert_eq!(huge["result"]["isError"], true, "{huge}");
+    assert!(
+        huge["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("`head`")
+    );
+    let ok = call(
+        &mut server,
+        3,
+        "read_text_file",
+        serde_json::json!({"path": path, "head": 1_000_000_000_000_000u64}),
+    );
+    assert_eq!(
+        ok["result"]["content"][0]["text"], "one\ntwo\nthree",
+        "{ok}"
+    );
+    let root = dir.path().display().to_string();
+    for (args, name) in [
+        (
+            serde_json::json!({"path": root, "pattern": "t", "contextLines": 21}),
+            "contextLines",
+        ),
+        (
+            serde_json::json!({"path": root, "pattern": "t", "maxResults": 0}),
+            "maxResults",
+        ),
+    ] {
+        let refused = call(&mut server, 4, "search_file_contents", args);
+        assert_eq!(refused["result"]["isError"], true, "{refused}");
+        let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains(name), "{text}");
+    }
+}

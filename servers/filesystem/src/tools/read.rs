@@ -20,13 +20,33 @@ pub struct ReadTextParams {
     /// Path of the file (absolute, or relative to the first allowed directory).
     pub path: String,
     /// If provided, returns only the first N lines of the file
-    pub head: Option<usize>,
+    #[schemars(range(max = MAX_LINE_ARG))]
+    pub head: Option<u64>,
     /// If provided, returns only the last N lines of the file
-    pub tail: Option<usize>,
+    #[schemars(range(max = MAX_LINE_ARG))]
+    pub tail: Option<u64>,
     /// Extension: 0-based line to start at (use with `limit` to page through large files).
-    pub offset: Option<usize>,
+    #[schemars(range(max = MAX_LINE_ARG))]
+    pub offset: Option<u64>,
     /// Extension: how many lines to return from `offset` (default: to the end of the file).
-    pub limit: Option<usize>,
+    #[schemars(range(max = MAX_LINE_ARG))]
+    pub limit: Option<u64>,
+}
+
+/// Largest line count or index accepted (2^53 - 1: the largest integer every
+/// JSON client represents exactly). Larger values are refused before any
+/// work; any value up to it costs no more than the file.
+pub const MAX_LINE_ARG: u64 = (1 << 53) - 1;
+
+/// `value` as a line count, or an error naming `name` and the range.
+fn line_arg(name: &str, value: Option<u64>) -> ToolResult<Option<usize>> {
+    match value {
+        Some(v) if v > MAX_LINE_ARG => Err(ToolError::new(format!(
+            "`{name}` must be an integer from 0 to {MAX_LINE_ARG}; got {v}"
+        ))),
+        Some(v) => Ok(Some(usize::try_from(v).unwrap_or(usize::MAX))),
+        None => Ok(None),
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -158,6 +178,8 @@ impl FilesystemServer {
 
 fn read_text(path: &Path, p: &ReadTextParams, max: u64) -> ToolResult<String> {
     let io = |e: std::io::Error| io_error(&e, path);
+    let (head, tail) = (line_arg("head", p.head)?, line_arg("tail", p.tail)?);
+    let (offset, limit) = (line_arg("offset", p.offset)?, line_arg("limit", p.limit)?);
     if p.head.is_some() && p.tail.is_some() {
         return Err(ToolError::new(
             "Cannot specify both head and tail parameters simultaneously",
@@ -168,15 +190,15 @@ fn read_text(path: &Path, p: &ReadTextParams, max: u64) -> ToolResult<String> {
             "Cannot combine head or tail with offset/limit; use one or the other",
         ));
     }
-    if let Some(n) = p.head {
+    if let Some(n) = head {
         return fsutil::read_head(path, n, max).map_err(io);
     }
-    if let Some(n) = p.tail {
+    if let Some(n) = tail {
         return fsutil::read_tail(path, n, max).map_err(io);
     }
-    if p.offset.is_some() || p.limit.is_some() {
-        let offset = p.offset.unwrap_or(0);
-        let limit = p.limit.unwrap_or(usize::MAX);
+    if offset.is_some() || limit.is_some() {
+        let offset = offset.unwrap_or(0);
+        let limit = limit.unwrap_or(usize::MAX);
         let range = fsutil::read_line_range(path, offset, limit, max).map_err(io)?;
         let mut text = range.text;
         if range.more {

@@ -37,9 +37,15 @@ fn default_true() -> bool {
     true
 }
 
-fn default_max_matches() -> usize {
+fn default_max_matches() -> u64 {
     200
 }
+
+/// Most context lines around a match.
+pub const MAX_CONTEXT_LINES: u64 = 20;
+
+/// Largest `maxResults` accepted (the server's --max-results caps it further).
+pub const MAX_RESULTS_ARG: u64 = 1_000_000;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -68,14 +74,14 @@ pub struct SearchContentsParams {
     #[serde(default = "default_true")]
     #[schemars(default = "default_true")]
     pub respect_gitignore: bool,
-    /// Lines of context to show before and after each match (default 0).
+    /// Lines of context to show before and after each match (default 0, at most 20).
     #[serde(default)]
-    #[schemars(default)]
-    pub context_lines: usize,
-    /// Most matching lines to return (default 200; capped by the server).
+    #[schemars(default, range(max = MAX_CONTEXT_LINES))]
+    pub context_lines: u64,
+    /// Most matching lines to return (default 200; at most the server's --max-results).
     #[serde(default = "default_max_matches")]
-    #[schemars(default = "default_max_matches")]
-    pub max_results: usize,
+    #[schemars(default = "default_max_matches", range(min = 1, max = MAX_RESULTS_ARG))]
+    pub max_results: u64,
 }
 
 /// Compiles globs minimatch-style: `*` stays within one path component,
@@ -209,7 +215,21 @@ impl FilesystemServer {
         let include = build_globs(&p.include, "include")?;
         let exclude = build_globs(&p.exclude, "exclude")?;
         let sandbox = self.sandbox.clone();
-        let max_matches = p.max_results.clamp(1, self.config.max_results);
+        if p.context_lines > MAX_CONTEXT_LINES {
+            return Err(ToolError::new(format!(
+                "`contextLines` must be an integer from 0 to {MAX_CONTEXT_LINES}; got {}",
+                p.context_lines
+            )));
+        }
+        if !(1..=MAX_RESULTS_ARG).contains(&p.max_results) {
+            return Err(ToolError::new(format!(
+                "`maxResults` must be an integer from 1 to {MAX_RESULTS_ARG} (the server returns at most {}); got {}",
+                self.config.max_results, p.max_results
+            )));
+        }
+        let max_matches = usize::try_from(p.max_results)
+            .unwrap_or(usize::MAX)
+            .min(self.config.max_results);
         let max_file = self.config.max_read_bytes;
         let progress = Progress::from_context(&context);
         let walker = progress.clone();
@@ -220,7 +240,7 @@ impl FilesystemServer {
                 include: &include,
                 exclude: &exclude,
                 sandbox: &sandbox,
-                context: p.context_lines.min(20),
+                context: usize::try_from(p.context_lines).unwrap_or(0),
                 max_matches,
                 max_file,
                 progress: &walker,
