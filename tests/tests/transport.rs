@@ -203,10 +203,9 @@ fn answers_are_written_whole_after_stdin_closes() {
     assert!(status.success(), "exit status {status}");
 }
 
-/// A request the server is waiting on the client for, when the client
-/// closes its input: the call is answered (with the failure), not dropped.
-#[test]
-fn a_call_waiting_on_the_client_is_answered_at_eof() {
+/// A server with call 2 (`ask_client`) in progress, and its request to the
+/// client (`roots/list`), not yet answered.
+fn server_asking_the_client() -> (RawStdio, Value) {
     let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
     server.initialize().unwrap();
     server
@@ -215,6 +214,14 @@ fn a_call_waiting_on_the_client_is_answered_at_eof() {
         .unwrap();
     let ask = server.recv().unwrap();
     assert_eq!(ask["method"], "roots/list", "{ask}");
+    (server, ask)
+}
+
+/// A request the server is waiting on the client for, when the client
+/// closes its input: the call is answered (with the failure), not dropped.
+#[test]
+fn a_call_waiting_on_the_client_is_answered_at_eof() {
+    let (mut server, _ask) = server_asking_the_client();
     server.close_input();
     let (answer, _) = server.recv_response(&json!(2)).unwrap();
     assert_eq!(answer["result"]["isError"], true, "{answer}");
@@ -226,14 +233,7 @@ fn a_call_waiting_on_the_client_is_answered_at_eof() {
 /// gets -32600, and the first still gets its own answer.
 #[test]
 fn a_duplicate_in_flight_id_is_refused_and_the_first_still_answered() {
-    let mut server = RawStdio::spawn(testserver(), &[]).unwrap();
-    server.initialize().unwrap();
-    server
-        .send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                      "params": {"name": "ask_client", "arguments": {}}}))
-        .unwrap();
-    let ask = server.recv().unwrap();
-    assert_eq!(ask["method"], "roots/list", "{ask}");
+    let (mut server, ask) = server_asking_the_client();
     server
         .send(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}))
         .unwrap();
