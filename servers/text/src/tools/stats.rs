@@ -50,7 +50,7 @@ pub struct TextStats {
     /// Unicode words (UAX #29) that contain a letter or digit.
     pub words: usize,
     /// Lines as an editor shows them: 0 for empty text, and a last line
-    /// without a newline counts.
+    /// without a newline counts. A line ends at `\r\n`, `\n` or a lone `\r`.
     pub lines: usize,
     /// Lines that are empty or whitespace only.
     pub blank_lines: usize,
@@ -76,7 +76,7 @@ pub struct TextStats {
 impl TextServer {
     #[tool(
         title = "Text Statistics",
-        description = "Count exactly: bytes, characters, grapheme clusters, words, lines, sentences, paragraphs, reading time, and tokens for OpenAI tokenizers (o200k_base for GPT-4o/4.1/5 and o-series, cl100k_base for GPT-4/3.5; exact tiktoken counts, offline). Use this instead of counting by eye. Input: `text` or `path`.",
+        description = "Count exactly: bytes, characters, grapheme clusters, words, lines, sentences, paragraphs, reading time, and tokens for OpenAI tokenizers (o200k_base for GPT-4o/4.1/5 and o-series, cl100k_base for GPT-4/3.5; exact tiktoken counts, offline). Use this instead of counting by eye. Units: bytes of UTF-8, characters are Unicode scalar values, graphemes and words and sentences per UAX #29. Lines end at `\\r\\n`, `\\n` or a lone `\\r` (line_endings says which occur). Input: `text` or `path`.",
         output_schema = schema::<TextStats>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -294,7 +294,9 @@ fn line_stats(text: &str) -> LineStats {
     };
     let (mut lines, mut blank, mut longest, mut paragraphs) = (0, 0, 0, 0);
     let mut in_paragraph = false;
-    for line in text.lines() {
+    // Lines end where `line_endings` says they do: `\r\n`, `\n` or a
+    // lone `\r` (str::lines ignores a lone `\r`: `a\rb\rc` was one line).
+    for (line, _) in crate::tools::transform::LinesWithEndings::new(text) {
         lines += 1;
         longest = longest.max(line.chars().count());
         if line.trim().is_empty() {
@@ -360,6 +362,15 @@ mod tests {
         assert_eq!(stats("a").lines, 1);
         assert_eq!(stats("a\r\nb").line_endings, "crlf");
         assert_eq!(stats("a\r\nb\n").line_endings, "mixed");
+        // Issue 21: a lone CR ends a line, as `line_endings` says.
+        let s = stats("a\rb\rc");
+        assert_eq!(
+            (s.lines, s.longest_line_chars, s.line_endings.as_str()),
+            (3, 1, "cr")
+        );
+        let s = stats("ab\r\rc\r\nd\n");
+        assert_eq!((s.lines, s.blank_lines, s.longest_line_chars), (4, 1, 2));
+        assert_eq!(s.line_endings, "mixed");
     }
 
     #[test]

@@ -314,24 +314,41 @@ fn apply_unchecked(text: &str, op: &Operation, tab: usize) -> ToolResult<String>
 /// (the breaks `lf` and `crlf` convert and `text_stats` counts); the last
 /// line's ending is empty when the text does not end with a break.
 pub fn lines_with_endings(text: &str) -> Vec<(&str, &str)> {
-    let bytes = text.as_bytes();
-    let mut lines = Vec::new();
-    let mut start = 0;
-    let mut breaks = memchr::memchr2_iter(b'\n', b'\r', bytes);
-    while let Some(i) = breaks.next() {
-        let end = if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
-            breaks.next();
+    LinesWithEndings::new(text).collect()
+}
+
+/// The iterator behind [`lines_with_endings`]: `(line, ending)` pairs.
+pub struct LinesWithEndings<'t> {
+    text: &'t str,
+    start: usize,
+}
+
+impl<'t> LinesWithEndings<'t> {
+    pub fn new(text: &'t str) -> Self {
+        Self { text, start: 0 }
+    }
+}
+
+impl<'t> Iterator for LinesWithEndings<'t> {
+    type Item = (&'t str, &'t str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = &self.text[self.start..];
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(i) = memchr::memchr2(b'\n', b'\r', rest.as_bytes()) else {
+            self.start = self.text.len();
+            return Some((rest, ""));
+        };
+        let end = if rest[i..].starts_with("\r\n") {
             i + 2
         } else {
             i + 1
         };
-        lines.push((&text[start..i], &text[i..end]));
-        start = end;
+        self.start += end;
+        Some((&rest[..i], &rest[i..end]))
     }
-    if start < text.len() {
-        lines.push((&text[start..], ""));
-    }
-    lines
 }
 
 /// Splits into lines, each keeping its own ending, lets `f` filter or
