@@ -157,7 +157,7 @@ impl TextServer {
 
     #[tool(
         title = "Decode",
-        description = "Decode base64, base64url, hex, percent (URL) or html entities exactly. Invalid input is an error naming the offset of the bad byte. The result is UTF-8 text, or hex/base64 of the bytes with `output`. Input: `text` or `path`.",
+        description = "Decode base64, base64url, hex, percent (URL) or html entities exactly (html: HTML5 character references, as a browser and Python's html.unescape read them: &#x80; is €, &amp without a semicolon is &, &#0; is U+FFFD). Invalid input is an error naming the offset of the bad byte. The result is UTF-8 text, or hex/base64 of the bytes with `output`. Input: `text` or `path`.",
         output_schema = schema::<CodecOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -500,11 +500,119 @@ pub fn decode(text: &str, encoding: &str) -> ToolResult<Vec<u8>> {
             }
             Ok(out)
         }
-        "html" => Ok(html_escape::decode_html_entities(text)
-            .into_owned()
-            .into_bytes()),
+        "html" => Ok(unescape_html(text).into_bytes()),
         other => Err(ToolError::new(format!("unknown encoding '{other}'"))),
     }
+}
+
+/// HTML character references decoded by the HTML5 rules, exactly as
+/// Python's `html.unescape`: numeric references in the C1 range mean
+/// windows-1252 (`&#x80;` is `€`), `&#0;`, surrogates and numbers past
+/// U+10FFFF are U+FFFD, other control and noncharacter references vanish,
+/// the legacy named references work without a semicolon (`&amp `, `&notin`
+/// is `¬in`), and an unknown name is left as written. The names are the
+/// HTML5 table (html5ever's, the 2231 of `html.entities.html5`).
+pub fn unescape_html(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = memchr::memchr(b'&', &bytes[from..]) {
+        let amp = from + found;
+        from = amp + 1;
+        let Some((len, replacement)) = char_reference(&text[amp + 1..]) else {
+            continue;
+        };
+        out.push_str(&text[copied..amp]);
+        out.push_str(&replacement);
+        copied = amp + 1 + len;
+        from = copied;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// The reference at the start of `rest` (just after a `&`): how many bytes
+/// it takes and what it stands for, or `None` when it is not one.
+fn char_reference(rest: &str) -> Option<(usize, String)> {
+    let bytes = rest.as_bytes();
+    if bytes.first() == Some(&b'#') {
+        let hex = matches!(bytes.get(1), Some(b'x' | b'X'));
+        let digits_start = if hex { 2 } else { 1 };
+        let digits = bytes[digits_start..]
+            .iter()
+            .take_while(|b| {
+                if hex {
+                    b.is_ascii_hexdigit()
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        let end = digits_start + digits;
+        let len = end + usize::from(bytes.get(end) == Some(&b';'));
+        let number = u32::from_str_radix(&rest[digits_start..end], if hex { 16 } else { 10 })
+            .unwrap_or(u32::MAX);
+        return Some((len, numeric_reference(number)));
+    }
+    // Python's `[^\t\n\f <&#;]{1,32};?`: up to 32 characters.
+    let name_end = rest
+        .char_indices()
+        .take(32)
+        .find(|(_, c)| matches!(c, '\t' | '\n' | '\x0c' | ' ' | '<' | '&' | '#' | ';'))
+        .map_or_else(
+            || rest.char_indices().nth(32).map_or(rest.len(), |(i, _)| i),
+            |(i, _)| i,
+        );
+    if name_end == 0 {
+        return None;
+    }
+    let len = name_end + usize::from(bytes.get(name_end) == Some(&b';'));
+    let name = &rest[..len];
+    let entity = |name: &str| {
+        html5ever::data::NAMED_ENTITIES
+            .get(name)
+            .filter(|cps| cps.0 != 0)
+            .map(|&(a, b)| {
+                [a, b]
+                    .into_iter()
+                    .filter(|&c| c != 0)
+                    .filter_map(char::from_u32)
+                    .collect::<String>()
+            })
+    };
+    if let Some(value) = entity(name) {
+        return Some((len, value));
+    }
+    // The longest known prefix of at least two characters (the legacy
+    // names without a semicolon: `&notit;` is `¬it;`).
+    (2..name.len())
+        .rev()
+        .filter(|&x| name.is_char_boundary(x))
+        .find_map(|x| entity(&name[..x]).map(|value| (x, value)))
+}
+
+fn numeric_reference(number: u32) -> String {
+    // Python's `html._invalid_charrefs`: NUL, CR and windows-1252's C1.
+    const C1: [u32; 32] = [
+        0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039,
+        0x152, 0x8d, 0x17d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+        0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+    ];
+    let c = match number {
+        0 => '\u{fffd}',
+        0x0d => '\r',
+        0x80..=0x9f => char::from_u32(C1[(number - 0x80) as usize]).unwrap_or('\u{fffd}'),
+        0xd800..=0xdfff | 0x11_0000.. => '\u{fffd}',
+        // Python's `html._invalid_codepoints`: they vanish.
+        0x1..=0x8 | 0xb | 0xe..=0x1f | 0x7f..=0x9f | 0xfdd0..=0xfdef => return String::new(),
+        n if n & 0xfffe == 0xfffe => return String::new(),
+        n => char::from_u32(n).unwrap_or('\u{fffd}'),
+    };
+    c.to_string()
 }
 
 fn show_byte(b: u8) -> String {
@@ -571,6 +679,45 @@ mod tests {
             decode("&eacute;&#x41;&amp;", "html").unwrap(),
             "éA&".as_bytes()
         );
+    }
+
+    /// Issue 21: HTML5 character references, each expected value from
+    /// Python 3.11's `html.unescape`.
+    #[test]
+    fn html_decodes_as_html5() {
+        for (input, expected) in [
+            ("&#x80;&#150;", "€–"),
+            ("&amp &lt", "& <"),
+            ("&#0;", "\u{fffd}"),
+            ("&ampx;", "&x;"),
+            ("&notit;", "¬it;"),
+            ("&notin", "¬in"),
+            ("&#x110000;", "\u{fffd}"),
+            ("&#xD800;", "\u{fffd}"),
+            ("&#1;", ""),
+            ("&#65", "A"),
+            ("&#x41x", "Ax"),
+            ("&AElig&Aacute", "ÆÁ"),
+            ("&zz;", "&zz;"),
+            ("&;", "&;"),
+            ("&#;", "&#;"),
+            ("&#xFFFE;", ""),
+            ("&#13;", "\r"),
+            ("&#x81;", "\u{81}"),
+            ("&amp;amp;", "&amp;"),
+            ("&lt=", "<="),
+            ("&NotNestedGreaterGreater;", "\u{2aa2}\u{338}"),
+            ("&acE;", "\u{223e}\u{333}"),
+            ("&#99999999999999999999;", "\u{fffd}"),
+            ("é&eacute;&", "éé&"),
+            ("&éacute;", "&éacute;"),
+        ] {
+            assert_eq!(
+                String::from_utf8(decode(input, "html").unwrap()).unwrap(),
+                expected,
+                "{input:?}"
+            );
+        }
     }
 
     #[test]
