@@ -75,7 +75,7 @@ pub struct ChunkOutput {
 impl TextServer {
     #[tool(
         title = "Chunk Text",
-        description = "Split text into chunks of at most `max_chars` characters or `max_tokens` tokens (o200k_base by default), breaking at paragraph boundaries first, then sentences, then words (a single longer word is split by characters), with optional `overlap`. Each chunk has exact byte offsets into the input (chunks are trimmed of surrounding whitespace). Paged by offset/limit. Input: `text` or `path`.",
+        description = "Split text into chunks of at most `max_chars` characters or `max_tokens` tokens (o200k_base by default), breaking at paragraph boundaries first, then sentences, then words (a single longer word is split by characters), with optional `overlap`. Each chunk has exact byte offsets into the input (chunks are trimmed of surrounding whitespace; no chunk repeats or lies inside the previous one). max_chars and overlap count characters (Unicode scalar values), max_tokens tokens; offsets are 0-based UTF-8 bytes. Paged by offset/limit. Input: `text` or `path`.",
         output_schema = schema::<ChunkOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -286,7 +286,18 @@ pub fn chunk_ranges(
             }
         }
         let (start, end) = (atoms_list[i].0, atoms_list[j - 1].1);
-        if let Some(range) = trim(text, start, end) {
+        // A chunk that ends where the previous one ends (or before) lies
+        // inside it, once trimmed: overlap atoms and whitespace only, or an
+        // overlap wider than the limit after an oversized atom (a long
+        // emoji sequence). It adds nothing, so it is not a chunk.
+        // And a chunk that starts where the previous one starts (its
+        // overlap began in whitespace) holds it: it takes its place.
+        if let Some(range) = trim(text, start, end)
+            && chunks.last().is_none_or(|last| range.1 > last.1)
+        {
+            if chunks.last().is_some_and(|last| range.0 <= last.0) {
+                chunks.pop();
+            }
             chunks.push(range);
         }
         if j >= atoms_list.len() {
@@ -353,6 +364,79 @@ mod tests {
     fn overlap_repeats_the_end_of_the_previous_chunk() {
         let c = chars("aa bb cc dd ee", 5, 2);
         assert_eq!(c, ["aa bb", "bb cc", "cc dd", "dd ee"]);
+    }
+
+    /// Issue 21: no duplicate chunk, and none inside the previous one.
+    #[test]
+    fn no_chunk_repeats_or_lies_inside_the_previous_one() {
+        let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}\u{200d}\u{1f466}";
+        let text = format!("{family} a {family} b");
+        assert_eq!(chars(&text, 5, 2), [family, "a", family, "b"]);
+        assert_eq!(chars("ab. cd! ef? gh", 4, 1), ["ab.", "cd!", "ef?", "gh"]);
+    }
+
+    /// Invariants on random text (ZWJ emoji, combining marks, RTL, CJK,
+    /// every line ending, blank lines): chunks are in order, each ends past
+    /// the previous one and starts after the previous start, none is
+    /// longer than the limit unless it is one grapheme cluster, none has
+    /// surrounding whitespace, and together they cover every non-space
+    /// character of the input.
+    #[test]
+    fn chunks_cover_the_input_once_in_order() {
+        let alphabet = [
+            "a",
+            "bc ",
+            "word ",
+            ". ",
+            "! ",
+            "\n",
+            "\n\n",
+            "\r\n",
+            "\r",
+            " ",
+            "e\u{301}",
+            "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}",
+            "שלום ",
+            "日本",
+            "\t",
+        ];
+        let mut rng = crate::testing::Lcg(2121);
+        for round in 0..2_000 {
+            let text = rng.text(&alphabet, 30);
+            let max = 1 + rng.below(12);
+            let overlap = rng.below(max / 2 + 1);
+            let ranges = chunk_ranges(
+                &text,
+                max,
+                overlap,
+                &Measure { encoding: None },
+                &Progress::none(),
+            )
+            .unwrap();
+            let mut covered = vec![false; text.len()];
+            for (n, &(s, e)) in ranges.iter().enumerate() {
+                let chunk = &text[s..e];
+                assert_eq!(chunk, chunk.trim(), "round {round}");
+                assert!(
+                    chunk.chars().count() <= max || chunk.graphemes(true).count() == 1,
+                    "round {round}: {chunk:?} over {max}"
+                );
+                if n > 0 {
+                    let (ps, pe) = ranges[n - 1];
+                    assert!(
+                        s > ps && e > pe,
+                        "round {round}: {text:?} {max}/{overlap}: {ranges:?}"
+                    );
+                }
+                covered[s..e].iter_mut().for_each(|c| *c = true);
+            }
+            for (i, c) in text.char_indices() {
+                assert!(
+                    c.is_whitespace() || covered[i],
+                    "round {round}: {text:?} {max}/{overlap}: {ranges:?}"
+                );
+            }
+        }
     }
 
     #[test]
