@@ -159,7 +159,12 @@ impl Meter {
             let (w, h) = scale.output_size((hdr.width, hdr.height));
             full.sized(w, h)
         });
-        let progressive = src.format == ImageFormat::Jpeg && jpeg_is_progressive(&src.bytes);
+        // Files in several scans (progressive, or sequential ones sent to
+        // jpeg-decoder) keep every block's coefficients.
+        let progressive = src.format == ImageFormat::Jpeg
+            && (jpeg_is_progressive(&src.bytes)
+                || crate::jpeg_scaled::layout(&src.bytes)
+                    .is_some_and(|l| l.separate_subsampled_scans()));
         let shape = self.decode(src.format, full, scaled, progressive);
         if cached {
             self.copy(shape);

@@ -96,6 +96,114 @@ fn decode_with(
     RgbImage::from_raw(out_w, out_h, rgb).map(DynamicImage::ImageRgb8)
 }
 
+/// What a JPEG's markers up to its first scan say: enough to choose a
+/// decoder, report the stored colour model and refuse what none decodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The start-of-frame marker (0xC0 baseline ... 0xCF).
+    pub sof: u8,
+    /// Per frame component: id, horizontal and vertical sampling factors.
+    pub components: Vec<(u8, u8, u8)>,
+    /// Components in the first scan (fewer than the frame's: one scan
+    /// per component or group).
+    pub first_scan_components: usize,
+    /// The Adobe APP14 colour transform (0 none/CMYK, 1 YCbCr, 2 YCCK).
+    pub adobe_transform: Option<u8>,
+    /// Offset of the first scan's entropy-coded data; None when the file
+    /// ends before any scan header.
+    pub scan_data: Option<usize>,
+}
+
+impl Layout {
+    /// Arithmetic-coded (SOF9-SOF15): neither zune-jpeg nor jpeg-decoder
+    /// decodes it.
+    pub fn arithmetic(&self) -> bool {
+        matches!(self.sof, 0xC9..=0xCB | 0xCD..=0xCF)
+    }
+
+    pub fn progressive(&self) -> bool {
+        matches!(self.sof, 0xC2 | 0xC6 | 0xCA | 0xCE)
+    }
+
+    /// A sequential file whose components are in separate scans, with
+    /// subsampling: zune-jpeg 0.5 (image 0.25's full-size decoder)
+    /// decodes these to stripes when the luma is sampled 2x vertically,
+    /// so all of them go to jpeg-decoder, which decodes them right.
+    pub fn separate_subsampled_scans(&self) -> bool {
+        !self.progressive()
+            && self.first_scan_components < self.components.len()
+            && self.components.iter().any(|&(_, h, v)| h > 1 || v > 1)
+    }
+
+    /// Four components: CMYK (Adobe transform 0 or none) or YCCK (2).
+    pub fn cmyk(&self) -> bool {
+        self.components.len() == 4
+    }
+}
+
+/// Reads the markers of `bytes` up to the first scan header; None when it
+/// is not a JPEG or has no frame header.
+pub fn layout(bytes: &[u8]) -> Option<Layout> {
+    if bytes.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut pos = 2;
+    let mut layout: Option<Layout> = None;
+    let mut adobe = None;
+    loop {
+        while pos < bytes.len() && bytes[pos] != 0xFF {
+            pos += 1;
+        }
+        while pos < bytes.len() && bytes[pos] == 0xFF {
+            pos += 1;
+        }
+        let Some(&marker) = bytes.get(pos) else {
+            break;
+        };
+        pos += 1;
+        match marker {
+            0x01 | 0xD0..=0xD7 => continue,
+            0xD8 | 0xD9 => break,
+            _ => {}
+        }
+        let Some(payload) = segment(bytes, pos) else {
+            break;
+        };
+        pos += 2 + payload.len();
+        match marker {
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF if layout.is_none() => {
+                let count = usize::from(*payload.get(5)?);
+                let components = payload
+                    .get(6..6 + 3 * count)?
+                    .chunks_exact(3)
+                    .map(|c| (c[0], c[1] >> 4, c[1] & 15))
+                    .collect();
+                layout = Some(Layout {
+                    sof: marker,
+                    components,
+                    first_scan_components: 0,
+                    adobe_transform: None,
+                    scan_data: None,
+                });
+            }
+            0xEE if payload.len() >= 12 && payload.starts_with(b"Adobe") => {
+                adobe = Some(payload[11]);
+            }
+            0xDA => {
+                if let Some(l) = layout.as_mut() {
+                    l.first_scan_components = usize::from(*payload.first()?);
+                    l.scan_data = Some(pos);
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+    let mut layout = layout?;
+    layout.adobe_transform = adobe;
+    Some(layout)
+}
+
 /// Natural (row-major) position of the k-th coefficient in zigzag order.
 const UNZIGZAG: [u8; 64] = [
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,

@@ -621,11 +621,20 @@ pub fn decode_within(
         None => {
             mcp_servers_core::work::check()?;
             limits.check_pixels(hdr.width, hdr.height, &src.label())?;
-            let mut reader = reader(src);
-            reader.limits(limits.decoder_limits(max_alloc));
-            reader
-                .decode()
-                .map_err(|e| decode_error(src, "decode", e))?
+            let layout = (src.format == ImageFormat::Jpeg)
+                .then(|| jpeg_scaled::layout(&src.bytes))
+                .flatten();
+            if let Some(layout) = &layout
+                && layout.separate_subsampled_scans()
+            {
+                decode_jpeg_full(src, max_alloc)?
+            } else {
+                let mut reader = reader(src);
+                reader.limits(limits.decoder_limits(max_alloc));
+                reader
+                    .decode()
+                    .map_err(|e| decode_error(src, "decode", e))?
+            }
         }
     };
     let image = Arc::new(image);
@@ -635,6 +644,32 @@ pub fn decode_within(
             .insert(key, Arc::clone(&image), image.as_bytes().len());
     }
     Ok(image)
+}
+
+/// A full-size decode by jpeg-decoder, for the JPEGs zune-jpeg gets wrong
+/// (see [`jpeg_scaled::Layout::separate_subsampled_scans`]).
+fn decode_jpeg_full(src: &Source, max_alloc: u64) -> ToolResult<DynamicImage> {
+    let fail = |e: &dyn std::fmt::Display| {
+        ToolError::new(format!(
+            "{}: cannot decode the JPEG image: {e} (the file may be truncated or corrupt)",
+            src.label()
+        ))
+    };
+    let mut decoder = jpeg_decoder::Decoder::new(src.bytes.as_slice());
+    decoder.set_max_decoding_buffer_size(usize::try_from(max_alloc).unwrap_or(usize::MAX));
+    let pixels = decoder.decode().map_err(|e| fail(&e))?;
+    let info = decoder.info().ok_or_else(|| fail(&"no frame header"))?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    let image = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => {
+            image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+        }
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
+        }
+        _ => None,
+    };
+    image.ok_or_else(|| fail(&"unexpected pixel format"))
 }
 
 /// A JPEG of `full` size decoded at a reduced DCT `scale`; None when that
