@@ -102,7 +102,7 @@ pub struct JsonOutput {
 impl TextServer {
     #[tool(
         title = "JSON, YAML and TOML",
-        description = "Work on structured data exactly. action: validate (default; invalid input gives the error with line and column), pretty (keeps key order and number spelling; `indent`), minify, sort_keys, query (JSON Pointer `pointer`, e.g. \"/items/0/name\"), convert (`format` json|yaml|toml to `to` json|yaml|toml). JSON and YAML may nest 128 levels, TOML 80. Input: `text` or `path` (format from the extension).",
+        description = "Work on structured data exactly. action: validate (default; invalid input gives the error with line and column), pretty (keeps key order and number spelling; `indent`), minify, sort_keys, query (JSON Pointer `pointer`, e.g. \"/items/0/name\"), convert (`format` json|yaml|toml to `to` json|yaml|toml). Numbers stay as written through pretty, minify, sort_keys, query and json-to-json (big integers, 1e400); TOML datetimes become their RFC 3339 strings; a YAML integer past 64 bits is refused with a range error. Error positions: line 1-based, column 1-based in characters; line breaks are \\n (a \\r\\n counts as one). JSON and YAML may nest 128 levels, TOML 80. Input: `text` or `path` (format from the extension).",
         output_schema = schema::<JsonOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -203,14 +203,16 @@ fn run(text: &str, job: &Job) -> ToolResult<JsonOutput> {
             )));
         }
     };
-    out.value_type = Some(type_name(&value).to_owned());
+    // Numbers other than 64-bit integers are tagged strings (exact_json).
+    let tagged = format == "json" && exact_json::tags(text);
+    out.value_type = Some(type_name(&value, tagged).to_owned());
     let indent_str = " ".repeat(job.indent);
     let cap = job.output_cap;
     let result = match action {
         "validate" => None,
         "pretty" => Some(reformat_capped(text, Some(&indent_str), cap)?),
         "minify" => Some(reformat_capped(text, None, cap)?),
-        "sort_keys" => Some(pretty(&sort_keys(value), &indent_str, cap)?),
+        "sort_keys" => Some(pretty(&sort_keys(value), tagged, &indent_str, cap)?),
         "query" => {
             let pointer = job.pointer.as_deref().ok_or_else(|| {
                 ToolError::new("query needs `pointer`, a JSON Pointer such as \"/items/0/name\"")
@@ -223,8 +225,8 @@ fn run(text: &str, job: &Job) -> ToolResult<JsonOutput> {
             let found = value
                 .pointer(pointer)
                 .ok_or_else(|| ToolError::new(format!("nothing at JSON Pointer '{pointer}'")))?;
-            out.value_type = Some(type_name(found).to_owned());
-            Some(pretty(found, &indent_str, cap)?)
+            out.value_type = Some(type_name(found, tagged).to_owned());
+            Some(pretty(found, tagged, &indent_str, cap)?)
         }
         "convert" => {
             let to = job
@@ -263,29 +265,269 @@ fn nested_too_deep(what: &str, limit: usize) -> ToolError {
 fn parse(text: &str, format: &str, output_cap: usize) -> Result<Value, Failure> {
     match format {
         "yaml" => yaml_value(text, output_cap),
-        "toml" => toml::from_str::<Value>(text).map_err(|e| {
-            if e.message().contains("recursion") {
-                return Failure::Refused(nested_too_deep("TOML", TOML_MAX_DEPTH));
+        "toml" => toml::from_str::<Value>(text)
+            .map(toml_datetimes_as_strings)
+            .map_err(|e| {
+                if e.message().contains("recursion") {
+                    return Failure::Refused(nested_too_deep("TOML", TOML_MAX_DEPTH));
+                }
+                let (line, column) = e.span().map_or((1, 1), |span| {
+                    LineCursor::new(text).line_col(span.start.min(text.len()))
+                });
+                Failure::Invalid(ParseError {
+                    message: e.message().to_owned(),
+                    line,
+                    column,
+                })
+            }),
+        _ => {
+            // Nesting first (serde_json's own limit, which the ignoring
+            // parser below does not apply), then validity, then the values
+            // with every number as written.
+            if nested_deeper_than(text, JSON_YAML_MAX_DEPTH) {
+                return Err(Failure::Refused(nested_too_deep(
+                    "JSON",
+                    JSON_YAML_MAX_DEPTH,
+                )));
             }
-            let (line, column) = e.span().map_or((1, 1), |span| {
-                LineCursor::new(text).line_col(span.start.min(text.len()))
-            });
-            Failure::Invalid(ParseError {
-                message: e.message().to_owned(),
-                line,
-                column,
-            })
-        }),
-        _ => serde_json::from_str::<Value>(text).map_err(|e| {
-            if e.to_string().starts_with("recursion limit exceeded") {
-                return Failure::Refused(nested_too_deep("JSON", JSON_YAML_MAX_DEPTH));
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
+                Failure::Invalid(ParseError {
+                    message: e.to_string(),
+                    line: e.line(),
+                    column: e.column(),
+                })
+            })?;
+            Ok(exact_json::parse(text))
+        }
+    }
+}
+
+/// Whether JSON text opens more than `limit` brackets at once (outside
+/// strings).
+fn nested_deeper_than(text: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
             }
-            Failure::Invalid(ParseError {
-                message: e.to_string(),
-                line: e.line(),
-                column: e.column(),
-            })
-        }),
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// toml reads a datetime as `{"$__toml_private_datetime": "..."}` into a
+/// JSON value (its serde form); it is the string as written (RFC 3339).
+fn toml_datetimes_as_strings(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            if map.len() == 1
+                && let Some(Value::String(s)) = map.get("$__toml_private_datetime")
+            {
+                return Value::String(s.clone());
+            }
+            Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, toml_datetimes_as_strings(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(toml_datetimes_as_strings).collect())
+        }
+        other => other,
+    }
+}
+
+/// toml's value as YAML's, datetimes as strings (yaml_serde::to_value
+/// would write toml's private serde form).
+fn toml_to_yaml(value: toml::Value) -> yaml_serde::Value {
+    use yaml_serde::Value as Y;
+    match value {
+        toml::Value::String(s) => Y::String(s),
+        toml::Value::Integer(i) => Y::Number(i.into()),
+        toml::Value::Float(f) => Y::Number(f.into()),
+        toml::Value::Boolean(b) => Y::Bool(b),
+        toml::Value::Datetime(d) => Y::String(d.to_string()),
+        toml::Value::Array(items) => Y::Sequence(items.into_iter().map(toml_to_yaml).collect()),
+        toml::Value::Table(table) => Y::Mapping(
+            table
+                .into_iter()
+                .map(|(k, v)| (Y::String(k), toml_to_yaml(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// JSON numbers exactly as written, through serde_json's `Value` (whose
+/// numbers are i64, u64 or f64 without the workspace-wide
+/// `arbitrary_precision` feature, which would change core's id handling):
+/// an integer that fits 64 bits is a number; any other number (a big
+/// integer, a fraction, an exponent, `1e400`) is a string tagged with
+/// [`exact_json::TAG`], written back untagged and unquoted by
+/// [`exact_json::print`].
+mod exact_json {
+    use serde_json::Value;
+
+    /// Starts a string that stands for a number. Decoded JSON strings
+    /// cannot hold it unless the input spells `\u0000\u0001`: then numbers
+    /// are read as serde_json reads them (see [`parse`]).
+    pub const TAG: &str = "\u{0}\u{1}#";
+
+    pub fn is_number(value: &Value) -> bool {
+        matches!(value, Value::String(s) if s.starts_with(TAG))
+    }
+
+    /// Whether [`parse`] tags the numbers of `text` (JSON text that spells
+    /// no `\u0000`, so that no decoded string can start with the tag).
+    pub fn tags(text: &str) -> bool {
+        !text.contains("\\u0000") && !text.contains("\\U0000")
+    }
+
+    /// Valid JSON (checked, at most 128 levels deep) into a value.
+    pub fn parse(text: &str) -> Value {
+        if !tags(text) {
+            return serde_json::from_str(text).unwrap_or(Value::Null);
+        }
+        let mut p = Parser { text, i: 0 };
+        p.value()
+    }
+
+    /// `value` printed compactly, tagged numbers as written.
+    pub fn print(value: &Value, tagged: bool) -> Result<String, serde_json::Error> {
+        let compact = serde_json::to_string(value)?;
+        if !tagged {
+            return Ok(compact);
+        }
+        const QUOTED: &str = "\"\\u0000\\u0001#";
+        if !compact.contains(QUOTED) {
+            return Ok(compact);
+        }
+        let mut out = String::with_capacity(compact.len());
+        let mut rest = compact.as_str();
+        while let Some(at) = rest.find(QUOTED) {
+            out.push_str(&rest[..at]);
+            let number = &rest[at + QUOTED.len()..];
+            let end = number.find('"').unwrap_or(number.len());
+            out.push_str(&number[..end]);
+            rest = &number[(end + 1).min(number.len())..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    struct Parser<'t> {
+        text: &'t str,
+        i: usize,
+    }
+
+    impl Parser<'_> {
+        fn ws(&mut self) {
+            let b = self.text.as_bytes();
+            while self.i < b.len() && matches!(b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+                self.i += 1;
+            }
+        }
+
+        fn value(&mut self) -> Value {
+            self.ws();
+            let b = self.text.as_bytes();
+            match b[self.i] {
+                b'{' => {
+                    self.i += 1;
+                    let mut map = serde_json::Map::new();
+                    loop {
+                        self.ws();
+                        if b[self.i] == b'}' {
+                            self.i += 1;
+                            return Value::Object(map);
+                        }
+                        if b[self.i] == b',' {
+                            self.i += 1;
+                            continue;
+                        }
+                        let key = self.string();
+                        self.ws();
+                        self.i += 1; // ':'
+                        let value = self.value();
+                        map.insert(key, value);
+                    }
+                }
+                b'[' => {
+                    self.i += 1;
+                    let mut items = Vec::new();
+                    loop {
+                        self.ws();
+                        if b[self.i] == b']' {
+                            self.i += 1;
+                            return Value::Array(items);
+                        }
+                        if b[self.i] == b',' {
+                            self.i += 1;
+                            continue;
+                        }
+                        items.push(self.value());
+                    }
+                }
+                b'"' => Value::String(self.string()),
+                b't' => {
+                    self.i += 4;
+                    Value::Bool(true)
+                }
+                b'f' => {
+                    self.i += 5;
+                    Value::Bool(false)
+                }
+                b'n' => {
+                    self.i += 4;
+                    Value::Null
+                }
+                _ => {
+                    let start = self.i;
+                    while self.i < b.len()
+                        && matches!(b[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                    {
+                        self.i += 1;
+                    }
+                    let raw = &self.text[start..self.i];
+                    if let Ok(n) = raw.parse::<i64>() {
+                        Value::Number(n.into())
+                    } else if let Ok(n) = raw.parse::<u64>() {
+                        Value::Number(n.into())
+                    } else {
+                        Value::String(format!("{TAG}{raw}"))
+                    }
+                }
+            }
+        }
+
+        /// A string token, decoded by serde_json.
+        fn string(&mut self) -> String {
+            let b = self.text.as_bytes();
+            let start = self.i;
+            self.i += 1;
+            while b[self.i] != b'"' {
+                self.i += if b[self.i] == b'\\' { 2 } else { 1 };
+            }
+            self.i += 1;
+            serde_json::from_str(&self.text[start..self.i]).unwrap_or_default()
+        }
     }
 }
 
@@ -373,6 +615,20 @@ impl YamlBudget {
     }
 }
 
+impl YamlBudget {
+    /// Refuses an integer past 64 bits (the YAML reader's numbers are 64-bit
+    /// integers or floats), with a message that says so instead of "invalid".
+    fn out_of_range<E: serde::de::Error>(&self, digits: &str) -> E {
+        let refusal = ToolError::new(format!(
+            "the YAML integer {digits} is out of range: integers are read as 64-bit \
+             (-9223372036854775808 to 18446744073709551615); quote it to keep it as a string"
+        ));
+        let message = refusal.to_string();
+        *self.refused.borrow_mut() = Some(refusal);
+        E::custom(message)
+    }
+}
+
 /// serde_json's `Value` visitor, spending from a [`YamlBudget`] per node.
 #[derive(Clone, Copy)]
 struct BoundedValue<'b>(&'b YamlBudget);
@@ -424,12 +680,14 @@ impl<'de> serde::de::Visitor<'de> for BoundedValue<'_> {
         self.0.spend(0)?;
         serde_json::Number::deserialize(serde::de::value::I128Deserializer::<E>::new(v))
             .map(Value::Number)
+            .map_err(|_| self.0.out_of_range(&v.to_string()))
     }
 
     fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Value, E> {
         self.0.spend(0)?;
         serde_json::Number::deserialize(serde::de::value::U128Deserializer::<E>::new(v))
             .map(Value::Number)
+            .map_err(|_| self.0.out_of_range(&v.to_string()))
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
@@ -481,11 +739,12 @@ impl<'de> serde::de::Visitor<'de> for BoundedValue<'_> {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+fn type_name(value: &Value, tagged: bool) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
         Value::Number(_) => "number",
+        Value::String(_) if tagged && exact_json::is_number(value) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "object",
@@ -494,8 +753,8 @@ fn type_name(value: &Value) -> &'static str {
 
 /// `value` pretty-printed (as serde_json's `PrettyFormatter` prints it):
 /// printed compactly, then laid out by [`reformat_capped`].
-fn pretty(value: &Value, indent: &str, cap: usize) -> ToolResult<String> {
-    let compact = serde_json::to_string(value)
+fn pretty(value: &Value, tagged: bool, indent: &str, cap: usize) -> ToolResult<String> {
+    let compact = exact_json::print(value, tagged)
         .map_err(|e| ToolError::new(format!("cannot print JSON: {e}")))?;
     reformat_capped(&compact, Some(indent), cap)
 }
@@ -681,6 +940,10 @@ fn convert(
              document"
         ))
     };
+    if from == "json" && to == "json" {
+        // Re-laid out as written: key order and number spelling kept.
+        return reformat_capped(text, Some(indent), cap);
+    }
     match to {
         "toml" => {
             let estimate = toml_size(parsed, 0);
@@ -716,7 +979,7 @@ fn convert(
                 "yaml" => yaml_serde::from_str(text).map_err(|e| fail(&e))?,
                 _ => {
                     let t: toml::Value = toml::from_str(text).map_err(|e| fail(&e))?;
-                    yaml_serde::to_value(t).map_err(|e| fail(&e))?
+                    toml_to_yaml(t)
                 }
             };
             work::check()?;
@@ -853,6 +1116,76 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("nothing at JSON Pointer '/nope'"), "{err}");
+    }
+
+    /// Issue 21: numbers exactly as written through sort_keys and query
+    /// (Python's `json` keeps big integers exactly too), `1e400` valid, and
+    /// TOML datetimes as their strings (as `tomllib` + `json.dumps(default=str)`
+    /// gives them, in RFC 3339 as written).
+    #[test]
+    fn numbers_and_datetimes_survive_exactly() {
+        let src = r#"{"big":12345678901234567890123,"f":1.0,"e":1e3,"neg":-0.0,"huge":1e400,"u":18446744073709551615}"#;
+        let sorted = result(go(src, "sort_keys", "json", None).unwrap());
+        assert_eq!(
+            sorted,
+            "{\n  \"big\": 12345678901234567890123,\n  \"e\": 1e3,\n  \"f\": 1.0,\n  \"huge\": 1e400,\n  \"neg\": -0.0,\n  \"u\": 18446744073709551615\n}"
+        );
+        let q = run(src, &job("query", "json", None, "/big", 2)).unwrap();
+        assert_eq!(q.value_type.as_deref(), Some("number"));
+        assert_eq!(result(q), "12345678901234567890123");
+        assert_eq!(
+            result(go("1e400", "pretty", "json", None).unwrap()),
+            "1e400"
+        );
+        assert_eq!(
+            result(go("[1e400]", "minify", "json", None).unwrap()),
+            "[1e400]"
+        );
+        assert!(go("1e400", "validate", "json", None).unwrap().valid);
+        assert_eq!(
+            result(
+                go(
+                    r#"{"n":123456789012345678901234567890}"#,
+                    "convert",
+                    "json",
+                    Some("json")
+                )
+                .unwrap()
+            ),
+            "{\n  \"n\": 123456789012345678901234567890\n}"
+        );
+        // Strings that look like the tag stay strings.
+        let src = r#"{"s":"\u0000\u0001#5","n":1.5}"#;
+        let sorted = result(go(src, "sort_keys", "json", None).unwrap());
+        assert!(
+            sorted.contains("\"n\": 1.5") && sorted.contains("\"s\": \""),
+            "{sorted}"
+        );
+        // TOML datetimes.
+        let toml = "odt = 1979-05-27T07:32:00-08:00\nld = 1979-05-27\nlt = 07:32:00\nldt = 1979-05-27T07:32:00.999999\n";
+        assert_eq!(
+            result(go(toml, "convert", "toml", Some("json")).unwrap()),
+            "{\n  \"odt\": \"1979-05-27T07:32:00-08:00\",\n  \"ld\": \"1979-05-27\",\n  \"lt\": \"07:32:00\",\n  \"ldt\": \"1979-05-27T07:32:00.999999\"\n}"
+        );
+        assert_eq!(
+            result(go(toml, "convert", "toml", Some("yaml")).unwrap()),
+            "odt: 1979-05-27T07:32:00-08:00\nld: 1979-05-27\nlt: 07:32:00\nldt: 1979-05-27T07:32:00.999999\n"
+        );
+        let v = go(toml, "validate", "toml", None).unwrap();
+        assert!(v.valid);
+        // YAML integers past 64 bits: a clear range error, not "invalid".
+        for action in ["validate", "convert"] {
+            let err = run(
+                "big: 123456789012345678901234567890\n",
+                &job(action, "yaml", Some("json"), "", 2),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.starts_with("the YAML integer 123456789012345678901234567890 is out of range"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
