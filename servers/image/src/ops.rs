@@ -377,7 +377,21 @@ pub fn resize_exact(
     height: u32,
     filter: Filter,
 ) -> ToolResult<DynamicImage> {
-    if img.dimensions() == (width, height) {
+    resize_region(img, None, width, height, filter)
+}
+
+/// Resizes the `region` (left, top, width, height, in fractional pixels;
+/// None for all of it) of `img` to exactly `width` x `height`.
+pub fn resize_region(
+    img: &DynamicImage,
+    region: Option<(f64, f64, f64, f64)>,
+    width: u32,
+    height: u32,
+    filter: Filter,
+) -> ToolResult<DynamicImage> {
+    let (iw, ih) = img.dimensions();
+    let region = region.filter(|&r| r != (0.0, 0.0, f64::from(iw), f64::from(ih)));
+    if region.is_none() && (iw, ih) == (width, height) {
         return Ok(img.clone());
     }
     // The resizer handles 8/16-bit and float pixels; anything else goes to RGBA8.
@@ -403,10 +417,101 @@ pub fn resize_exact(
         .resize(
             src,
             &mut dst,
-            &ResizeOptions::new().resize_alg(filter.alg()),
+            &match region {
+                Some((left, top, w, h)) => ResizeOptions::new()
+                    .resize_alg(filter.alg())
+                    .crop(left, top, w, h),
+                None => ResizeOptions::new().resize_alg(filter.alg()),
+            },
         )
         .map_err(|e| ToolError::new(format!("resize failed: {e}")))?;
     Ok(dst)
+}
+
+/// Where the picture lies in an image decoded at a reduced DCT scale: the
+/// last reduced column and row cover only part of a block when the full
+/// size is not a multiple of the divisor, so the picture is `full / d`
+/// (fractional) pixels across, not the rounded-up pixel count. Resizing
+/// from that region and sizing the result from `full` makes the output
+/// the same as a full-size decode's, size and content.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Extent {
+    /// The size the image has at full scale (as it is now oriented).
+    pub full: (u32, u32),
+    /// Left, top, right and bottom margins in the reduced pixels that are
+    /// not picture (only right and bottom as decoded).
+    margins: [f64; 4],
+}
+
+impl Extent {
+    /// The extent of `dims`, an image of `full` size as stored decoded at
+    /// some DCT scale; None at full size.
+    pub fn of(full: (u32, u32), dims: (u32, u32)) -> Option<Extent> {
+        if full == dims {
+            return None;
+        }
+        use crate::jpeg_scaled::DctScale;
+        let scale = [DctScale::Half, DctScale::Quarter, DctScale::Eighth]
+            .into_iter()
+            .find(|s| s.output_size(full) == dims)?;
+        let f = f64::from(scale as u32) / 8.0;
+        let right = f64::from(dims.0) - f64::from(full.0) * f;
+        let bottom = f64::from(dims.1) - f64::from(full.1) * f;
+        Some(Extent {
+            full,
+            margins: [0.0, 0.0, right, bottom],
+        })
+    }
+
+    /// The same picture once `orientation` is applied to the image
+    /// (as `DynamicImage::apply_orientation` does).
+    pub fn orient(self, orientation: Orientation) -> Extent {
+        // Margins are [left, top, right, bottom].
+        let cw = |m: [f64; 4]| [m[3], m[0], m[1], m[2]];
+        let ccw = |m: [f64; 4]| [m[1], m[2], m[3], m[0]];
+        let flip_h = |m: [f64; 4]| [m[2], m[1], m[0], m[3]];
+        let flip_v = |m: [f64; 4]| [m[0], m[3], m[2], m[1]];
+        let m = self.margins;
+        let margins = match orientation {
+            Orientation::NoTransforms => m,
+            Orientation::Rotate90 => cw(m),
+            Orientation::Rotate180 => cw(cw(m)),
+            Orientation::Rotate270 => ccw(m),
+            Orientation::FlipHorizontal => flip_h(m),
+            Orientation::FlipVertical => flip_v(m),
+            Orientation::Rotate90FlipH => flip_h(cw(m)),
+            Orientation::Rotate270FlipH => flip_h(ccw(m)),
+        };
+        let (w, h) = self.full;
+        let full = if crate::source::swaps_axes(orientation) {
+            (h, w)
+        } else {
+            (w, h)
+        };
+        Extent { full, margins }
+    }
+
+    /// The picture's region in an image of `dims`: left, top, width, height.
+    pub fn region(&self, (w, h): (u32, u32)) -> (f64, f64, f64, f64) {
+        let [l, t, r, b] = self.margins;
+        (l, t, f64::from(w) - l - r, f64::from(h) - t - b)
+    }
+
+    /// `region` of the box (x, y, width, height) given in full-size pixels.
+    pub fn sub_region(
+        &self,
+        dims: (u32, u32),
+        (x, y, w, h): (u32, u32, u32, u32),
+    ) -> (f64, f64, f64, f64) {
+        let (left, top, rw, rh) = self.region(dims);
+        let (sx, sy) = (rw / f64::from(self.full.0), rh / f64::from(self.full.1));
+        (
+            left + f64::from(x) * sx,
+            top + f64::from(y) * sy,
+            f64::from(w) * sx,
+            f64::from(h) * sy,
+        )
+    }
 }
 
 /// Centred crop box of `ratio` (width / height) inside `width` x `height`.
@@ -425,15 +530,37 @@ pub fn aspect_crop_box(width: u32, height: u32, ratio: f64) -> (u32, u32, u32, u
 /// orientation, used by `auto_orient` (once). Stops between steps once the
 /// call is cancelled or past its deadline.
 pub fn apply(
+    img: DynamicImage,
+    steps: &[Step],
+    orientation: Orientation,
+    limits: &Limits,
+) -> ToolResult<DynamicImage> {
+    let full = img.dimensions();
+    apply_decoded(img, steps, orientation, full, limits)
+}
+
+/// [`apply`] to an image whose `full` size as stored may be larger than its
+/// own (decoded at a reduced DCT scale for a leading resize): that resize
+/// is sized from `full` and reads the picture's true [`Extent`].
+pub fn apply_decoded(
     mut img: DynamicImage,
     steps: &[Step],
     mut orientation: Orientation,
+    full: (u32, u32),
     limits: &Limits,
 ) -> ToolResult<DynamicImage> {
+    let mut extent = Extent::of(full, img.dimensions());
     for (index, step) in steps.iter().enumerate() {
         mcp_servers_core::work::check()?;
-        img = apply_one(img, step, &mut orientation, limits)
+        if let (Some(e), Step::AutoOrient) = (extent, step) {
+            extent = Some(e.orient(orientation));
+        }
+        let current = extent.filter(|_| matches!(step, Step::Resize { .. }));
+        img = apply_one(img, step, &mut orientation, current, limits)
             .map_err(|e| ToolError::new(format!("operations[{index}]: {}", e.message())))?;
+        if !matches!(step, Step::AutoOrient) {
+            extent = None;
+        }
     }
     Ok(img)
 }
@@ -442,6 +569,7 @@ fn apply_one(
     img: DynamicImage,
     step: &Step,
     orientation: &mut Orientation,
+    extent: Option<Extent>,
     limits: &Limits,
 ) -> ToolResult<DynamicImage> {
     let (w, h) = img.dimensions();
@@ -452,18 +580,30 @@ fn apply_one(
             fit,
             filter,
         } => {
-            let (tw, th) = resize_target((w, h), *width, *height, *fit);
+            // Sized from the picture at full scale, read from its region.
+            let full = extent.map_or((w, h), |e| e.full);
+            let region = extent.map(|e| e.region((w, h)));
+            let (tw, th) = resize_target(full, *width, *height, *fit);
             limits.check_pixels(tw, th, "the resized image")?;
             match (fit, width, height) {
                 (Fit::Cover, Some(_), Some(_)) => {
                     let ratio = f64::from(tw) / f64::from(th);
-                    let (x, y, cw, ch) = aspect_crop_box(w, h, ratio);
-                    let cropped = img.crop_imm(x, y, cw, ch);
-                    resize_exact(&cropped, tw, th, *filter)?
+                    let crop = aspect_crop_box(full.0, full.1, ratio);
+                    match extent {
+                        Some(e) => {
+                            let region = e.sub_region((w, h), crop);
+                            resize_region(&img, Some(region), tw, th, *filter)?
+                        }
+                        None => {
+                            let (x, y, cw, ch) = crop;
+                            let cropped = img.crop_imm(x, y, cw, ch);
+                            resize_exact(&cropped, tw, th, *filter)?
+                        }
+                    }
                 }
                 (Fit::Contain, Some(bw), Some(bh)) => {
                     limits.check_pixels(*bw, *bh, "the padded image")?;
-                    let resized = resize_exact(&img, tw, th, *filter)?;
+                    let resized = resize_region(&img, region, tw, th, *filter)?;
                     let mut canvas = image::RgbaImage::new(*bw, *bh);
                     image::imageops::overlay(
                         &mut canvas,
@@ -473,7 +613,7 @@ fn apply_one(
                     );
                     DynamicImage::ImageRgba8(canvas)
                 }
-                _ => resize_exact(&img, tw, th, *filter)?,
+                _ => resize_region(&img, region, tw, th, *filter)?,
             }
         }
         Step::Crop {

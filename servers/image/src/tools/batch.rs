@@ -272,7 +272,13 @@ fn process_one(
         let hint = reduce_hint(steps, hdr);
         let decoded = source::decode_within(src, hdr, limits, cache, hint, reserved)?;
         let decoded = Arc::try_unwrap(decoded).unwrap_or_else(|shared| (*shared).clone());
-        let img = ops::apply(decoded, steps, hdr.orientation, limits)?;
+        let img = ops::apply_decoded(
+            decoded,
+            steps,
+            hdr.orientation,
+            (hdr.width, hdr.height),
+            limits,
+        )?;
         let bytes = encode(&img, format, quality)?;
         write_resolved(&target, &bytes, p.overwrite)?;
         Ok((target, img.width(), img.height(), bytes.len() as u64))

@@ -16,7 +16,7 @@ use crate::ImageServer;
 use crate::budget::ModelFamily;
 use crate::cost::{Meter, Shape};
 use crate::encode::{OutputFormat, fit_inline};
-use crate::ops::{Filter, resize_exact};
+use crate::ops::{Extent, Filter, resize_region};
 use crate::params::{self, Int};
 use crate::source::{self, Input, format_name, swaps_axes};
 
@@ -126,9 +126,12 @@ impl ImageServer {
                 reserved,
             )?;
             let mut img = Arc::try_unwrap(decoded).unwrap_or_else(|shared| (*shared).clone());
+            let extent = Extent::of((hdr.width, hdr.height), img.dimensions())
+                .map(|e| e.orient(hdr.orientation));
             img.apply_orientation(hdr.orientation);
-            if img.dimensions() != (tw, th) {
-                img = resize_exact(&img, tw, th, Filter::Lanczos3)?;
+            let region = extent.map(|e| e.region(img.dimensions()));
+            if region.is_some() || img.dimensions() != (tw, th) {
+                img = resize_region(&img, region, tw, th, Filter::Lanczos3)?;
             }
             let format = if few_colours(&img) {
                 OutputFormat::Png

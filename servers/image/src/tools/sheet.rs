@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{Delivery, OutputMeta, deliver, describe_output, par_map, result_with};
 use crate::cost::{Meter, Shape};
 use crate::encode::OutputFormat;
-use crate::ops::{Filter, Fit, resize_exact, resize_target};
+use crate::ops::{Extent, Filter, Fit, resize_region, resize_target};
 use crate::params::{self, Int};
 use crate::source::{self, Header, Input, format_name, swaps_axes};
 use crate::{ImageServer, font};
@@ -185,8 +185,11 @@ impl ImageServer {
                     )?;
                     let mut img =
                         Arc::try_unwrap(decoded).unwrap_or_else(|shared| (*shared).clone());
+                    let extent = Extent::of((hdr.width, hdr.height), (img.width(), img.height()))
+                        .map(|e| e.orient(hdr.orientation));
                     img.apply_orientation(hdr.orientation);
-                    let thumb = resize_exact(&img, tw, th, Filter::Catmullrom)?;
+                    let region = extent.map(|e| e.region((img.width(), img.height())));
+                    let thumb = resize_region(&img, region, tw, th, Filter::Catmullrom)?;
                     drop(img);
                     let (x0, y0) = origin(index);
                     let mut sheet = sheet.lock().unwrap_or_else(|e| e.into_inner());

@@ -104,7 +104,13 @@ impl ImageServer {
             let decoded = source::decode_within(src, hdr, limits, &config.cache, hint, reserved)?;
             // The cache keeps its copy; without one, no copy is made.
             let decoded = Arc::try_unwrap(decoded).unwrap_or_else(|shared| (*shared).clone());
-            let result = ops::apply(decoded, &steps, hdr.orientation, limits)?;
+            let result = ops::apply_decoded(
+                decoded,
+                &steps,
+                hdr.orientation,
+                (hdr.width, hdr.height),
+                limits,
+            )?;
             let (blocks, output) = deliver(&result, format, quality, &delivery)?;
             let out = TransformOutput {
                 source: ImageMeta::of_source(src, hdr),
