@@ -204,6 +204,111 @@ pub fn layout(bytes: &[u8]) -> Option<Layout> {
     Some(layout)
 }
 
+/// What is wrong with a JPEG's structure, found without decoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// No scan, or a scan header with no entropy-coded data after it:
+    /// there is no picture to show.
+    NoImageData,
+    /// The data stops before the end-of-image marker: the rest of the
+    /// picture is missing (decoders fill it with grey).
+    Truncated,
+    /// Bytes that cannot occur in entropy-coded data (a marker that is
+    /// none of the legal ones, restart markers out of sequence): damaged.
+    Corrupt,
+}
+
+/// Checks the structure of the JPEG `bytes` from its first scan to its
+/// end-of-image marker; an empty list for a sound file. Linear, with no
+/// decoding (a memchr-like scan for 0xFF bytes).
+pub fn damage(bytes: &[u8]) -> Vec<Damage> {
+    let Some(layout) = layout(bytes) else {
+        return Vec::new();
+    };
+    let Some(start) = layout.scan_data else {
+        return vec![Damage::NoImageData];
+    };
+    let mut found = Vec::new();
+    let mut pos = start;
+    let mut data_in_scan = 0usize;
+    let mut any_data = false;
+    let mut next_rst: Option<u8> = None;
+    let mut ended = false;
+    while let Some(offset) = find_ff(&bytes[pos..]) {
+        data_in_scan += offset;
+        pos += offset + 1;
+        // Fill bytes.
+        while bytes.get(pos) == Some(&0xFF) {
+            pos += 1;
+        }
+        let Some(&marker) = bytes.get(pos) else {
+            break;
+        };
+        pos += 1;
+        match marker {
+            0x00 => data_in_scan += 1,
+            0xD0..=0xD7 => {
+                let n = marker - 0xD0;
+                if next_rst.is_some_and(|want| want != n) && !found.contains(&Damage::Corrupt) {
+                    found.push(Damage::Corrupt);
+                }
+                next_rst = Some((n + 1) & 7);
+            }
+            0xD9 => {
+                any_data |= data_in_scan > 0;
+                ended = true;
+                break;
+            }
+            // Tables, restart interval, comments and application data
+            // between scans; a new scan.
+            0xC4 | 0xCC | 0xDB | 0xDD | 0xDA | 0xFE | 0xE0..=0xEF | 0xDC | 0xDF => {
+                any_data |= data_in_scan > 0;
+                let Some(payload) = segment(bytes, pos) else {
+                    break;
+                };
+                pos += 2 + payload.len();
+                if marker == 0xDA {
+                    data_in_scan = 0;
+                    next_rst = None;
+                }
+            }
+            _ => {
+                if !found.contains(&Damage::Corrupt) {
+                    found.push(Damage::Corrupt);
+                }
+            }
+        }
+    }
+    if !ended {
+        any_data |= data_in_scan + bytes.len().saturating_sub(pos) > 0;
+    }
+    if !any_data {
+        return vec![Damage::NoImageData];
+    }
+    if !ended {
+        found.insert(0, Damage::Truncated);
+    }
+    found
+}
+
+/// The first 0xFF byte of `bytes`, eight bytes at a time.
+fn find_ff(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    for (i, chunk) in chunks.by_ref().enumerate() {
+        let inv = !u64::from_be_bytes(chunk.try_into().expect("8 bytes"));
+        let has_ff = inv.wrapping_sub(0x0101_0101_0101_0101) & !inv & 0x8080_8080_8080_8080;
+        if has_ff != 0 {
+            return Some(8 * i + has_ff.leading_zeros() as usize / 8);
+        }
+    }
+    let done = bytes.len() - chunks.remainder().len();
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == 0xFF)
+        .map(|p| done + p)
+}
+
 /// Natural (row-major) position of the k-th coefficient in zigzag order.
 const UNZIGZAG: [u8; 64] = [
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,

@@ -615,6 +615,15 @@ pub fn decode_within(
     {
         return Ok(image);
     }
+    if src.format == ImageFormat::Jpeg
+        && jpeg_scaled::damage(&src.bytes).contains(&jpeg_scaled::Damage::NoImageData)
+    {
+        return Err(ToolError::new(format!(
+            "{}: the JPEG has no image data (the file ends at or before its first scan): \
+             it is truncated or not a complete image",
+            src.label()
+        )));
+    }
     let image = match scale.and_then(|s| decode_jpeg_scaled(&src.bytes, full, s, limits.max_pixels))
     {
         Some(image) => image,
@@ -644,6 +653,32 @@ pub fn decode_within(
             .insert(key, Arc::clone(&image), image.as_bytes().len());
     }
     Ok(image)
+}
+
+/// What the result of decoding `src` should be read with: a JPEG that is
+/// truncated or damaged still decodes (the missing part grey, the damaged
+/// part wrong), and says so here. Empty for sound files and other formats
+/// (their decoders refuse damaged data).
+pub fn warnings(src: &Source) -> Vec<String> {
+    if src.format != ImageFormat::Jpeg {
+        return Vec::new();
+    }
+    jpeg_scaled::damage(&src.bytes)
+        .into_iter()
+        .filter_map(|d| match d {
+            jpeg_scaled::Damage::Truncated => Some(
+                "the JPEG data ends before its end-of-image marker: the file is truncated, and \
+                 the part of the picture after the cut is missing (grey or repeated)"
+                    .to_owned(),
+            ),
+            jpeg_scaled::Damage::Corrupt => Some(
+                "the JPEG's compressed data is damaged (invalid markers or restart markers out \
+                 of order): parts of the picture may be wrong"
+                    .to_owned(),
+            ),
+            jpeg_scaled::Damage::NoImageData => None,
+        })
+        .collect()
 }
 
 /// A full-size decode by jpeg-decoder, for the JPEGs zune-jpeg gets wrong

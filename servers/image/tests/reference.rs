@@ -223,3 +223,63 @@ fn output_sizes_do_not_depend_on_the_decode_path() {
         );
     }
 }
+
+/// Decodes `bytes` as every tool does: the result, or the error message.
+fn decode_message(bytes: &[u8]) -> Result<DynamicImage, String> {
+    let limits = Limits::default();
+    let src = Source::from_bytes(bytes.to_vec(), &limits).map_err(|e| e.message().to_owned())?;
+    let hdr = source::header(&src, &limits).map_err(|e| e.message().to_owned())?;
+    source::decode(&src, &hdr, &limits, &DecodeCache::new(0), None)
+        .map(|img| (*img).clone())
+        .map_err(|e| e.message().to_owned())
+}
+
+fn warnings_of(bytes: &[u8]) -> Vec<String> {
+    let src = Source::from_bytes(bytes.to_vec(), &Limits::default()).unwrap();
+    source::warnings(&src)
+}
+
+/// A header with no scan data is refused, not shown as a grey picture;
+/// a cut file decodes with a warning; a sound one has none.
+#[test]
+fn broken_jpegs_are_refused_or_warned_about() {
+    for name in ["s420", "restart", "scans420_0_1_2", "progressive", "gray"] {
+        let bytes = fixture(&format!("{name}.jpg"));
+        assert!(
+            warnings_of(&bytes).is_empty(),
+            "{name}: {:?}",
+            warnings_of(&bytes)
+        );
+        let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let sos_len = usize::from(u16::from_be_bytes([bytes[sos + 2], bytes[sos + 3]]));
+        // Up to the frame header only, and cut right after the scan header.
+        assert!(
+            decode_message(&bytes[..sos]).is_err(),
+            "{name}: no scan header"
+        );
+        let cut = sos + 2 + sos_len;
+        let err = decode_message(&bytes[..cut]).map(|_| ()).unwrap_err();
+        assert!(err.contains("no image data"), "{name} cut at {cut}: {err}");
+        // Without the end marker, cut at 90% and 50%.
+        for cut in [bytes.len() - 2, bytes.len() * 9 / 10, bytes.len() / 2] {
+            let part = &bytes[..cut];
+            let warnings = warnings_of(part);
+            assert!(
+                warnings.iter().any(|w| w.contains("truncated")),
+                "{name} cut at {cut}: {warnings:?}"
+            );
+        }
+    }
+    // Damage inside the data: a marker that cannot be there, restart
+    // markers out of order.
+    let mut bytes = fixture("s420.jpg");
+    let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let mid = (sos + bytes.len()) / 2;
+    bytes[mid] = 0xFF;
+    bytes[mid + 1] = 0x12;
+    assert!(warnings_of(&bytes).iter().any(|w| w.contains("damaged")));
+    let mut bytes = fixture("restart.jpg");
+    let rst = bytes.windows(2).position(|w| w == [0xFF, 0xD1]).unwrap();
+    bytes[rst + 1] = 0xD5;
+    assert!(warnings_of(&bytes).iter().any(|w| w.contains("damaged")));
+}

@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::encode::{OutputFormat, encode, fit_inline, write_resolved};
-use crate::source::{Header, Source, format_name};
+use crate::source::{self, Header, Source, format_name};
 
 /// What an image is: format, size, bytes.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -37,6 +37,10 @@ pub struct ImageMeta {
     /// Where it is (absolute path), for files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Problems found in the file (truncated, damaged data): the image was
+    /// decoded anyway, and may be partly grey or wrong.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ImageMeta {
@@ -48,6 +52,7 @@ impl ImageMeta {
             height: hdr.height,
             bytes: src.bytes.len() as u64,
             path: src.path().map(|p| p.display().to_string()),
+            warnings: source::warnings(src),
         }
     }
 
@@ -59,6 +64,7 @@ impl ImageMeta {
             height,
             bytes: bytes as u64,
             path: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -57,6 +57,10 @@ pub struct PrepareOutput {
     pub original_rejected: bool,
     /// Whether the image was scaled down.
     pub downscaled: bool,
+    /// Problems found in the source (truncated, damaged data): it was
+    /// decoded anyway, and may be partly grey or wrong.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[tool_router(router = model_router, vis = "pub(crate)")]
@@ -160,6 +164,7 @@ impl ImageServer {
                 tokens_saved: before as i64 - after as i64,
                 original_rejected: budget.rejects(ow, oh),
                 downscaled: (inline.width, inline.height) != (ow, oh),
+                warnings: source::warnings(src),
             };
             let block = mcp_servers_core::content::image(&inline.bytes, inline.format.mime());
             Ok((block, out))
@@ -184,6 +189,10 @@ impl ImageServer {
                 ""
             }
         );
+        let mut summary = summary;
+        for warning in &out.warnings {
+            summary.push_str(&format!("\nwarning: {warning}"));
+        }
         result_with(summary, vec![block], &out)
     }
 }

@@ -120,12 +120,15 @@ impl ImageServer {
             Ok((blocks, out))
         })
         .await?;
-        let summary = format!(
+        let mut summary = format!(
             "{} from {} ({} operations)",
             describe_output(&out.output),
             out.source.path.as_deref().unwrap_or("inline data"),
             out.operations
         );
+        for warning in &out.source.warnings {
+            summary.push_str(&format!("\nwarning: {warning}"));
+        }
         result_with(summary, blocks, &out)
     }
 }
