@@ -1481,3 +1481,66 @@ async fn tools_list_carries_the_bounds_of_every_number() {
     );
     client.cancel().await.unwrap();
 }
+
+fn jpeg_fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../servers/image/tests/fixtures/jpeg")
+        .join(name);
+    fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Issue 20: a JPEG with no image data is refused, a cut one comes back
+/// with a warning, an arithmetic-coded one is refused by name.
+#[tokio::test]
+async fn broken_and_arithmetic_jpegs_are_refused_or_warned_about() {
+    let fx = Fixture::new();
+    let client = fx.client(&[]).await;
+    let bytes = jpeg_fixture("s420.jpg");
+    let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let header_only = &bytes[..sos + 2 + usize::from(bytes[sos + 3])];
+    let message = err(
+        &client,
+        "transform",
+        json!({"data": b64(header_only), "operations": []}),
+    )
+    .await;
+    assert!(message.contains("no image data"), "{message}");
+
+    let cut = &bytes[..bytes.len() / 2];
+    let (result, out) = ok(
+        &client,
+        "transform",
+        json!({"data": b64(cut), "operations": [], "format": "png"}),
+    )
+    .await;
+    let warnings = out["source"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings[0].as_str().unwrap().contains("truncated"),
+        "{warnings:?}"
+    );
+    assert!(
+        text_of(&result).contains("warning: "),
+        "{}",
+        text_of(&result)
+    );
+    let (_, out) = ok(&client, "prepare_for_model", json!({"data": b64(cut)})).await;
+    assert!(
+        out["warnings"][0].as_str().unwrap().contains("truncated"),
+        "{out}"
+    );
+    let (_, out) = ok(
+        &client,
+        "transform",
+        json!({"data": b64(&bytes), "operations": []}),
+    )
+    .await;
+    assert!(out["source"].get("warnings").is_none(), "{out}");
+
+    let arithmetic = jpeg_fixture("arithmetic.jpg");
+    let message = err(&client, "image_info", json!({"data": b64(&arithmetic)})).await;
+    assert!(
+        message.contains("arithmetic coding, which is not supported"),
+        "{message}"
+    );
+    client.cancel().await.unwrap();
+}

@@ -538,6 +538,16 @@ fn decode_error(src: &Source, stage: &str, err: image::ImageError) -> ToolError 
 /// Reads the header and checks dimensions and frames against the limits,
 /// allocating nothing in proportion to the claimed size.
 pub fn header(src: &Source, limits: &Limits) -> ToolResult<Header> {
+    if src.format == ImageFormat::Jpeg
+        && let Some(layout) = jpeg_scaled::layout(&src.bytes)
+        && layout.arithmetic()
+    {
+        return Err(ToolError::new(format!(
+            "{}: the JPEG uses arithmetic coding, which is not supported (only Huffman coding \
+             is); convert it first, e.g. `jpegtran -outfile out.jpg in.jpg` (lossless)",
+            src.label()
+        )));
+    }
     let mut reader = reader(src);
     reader.limits(limits.decoder_limits(u64::MAX));
     let mut decoder = reader
@@ -653,6 +663,17 @@ pub fn decode_within(
             .insert(key, Arc::clone(&image), image.as_bytes().len());
     }
     Ok(image)
+}
+
+/// The colour model a JPEG stores when the decoders report another: CMYK
+/// and YCCK files are converted to RGB as they are decoded, but hold four
+/// channels of ink. None for every other file.
+pub fn stored_color_model(src: &Source) -> Option<(String, u8)> {
+    let layout = (src.format == ImageFormat::Jpeg)
+        .then(|| jpeg_scaled::layout(&src.bytes))
+        .flatten()?;
+    // YCCK is CMYK stored through a colour transform: CMYK all the same.
+    layout.cmyk().then(|| ("cmyk8".to_owned(), 4))
 }
 
 /// What the result of decoding `src` should be read with: a JPEG that is

@@ -283,3 +283,63 @@ fn broken_jpegs_are_refused_or_warned_about() {
     bytes[rst + 1] = 0xD5;
     assert!(warnings_of(&bytes).iter().any(|w| w.contains("damaged")));
 }
+
+/// Four 16x16 blocks of CMYK ink (0 = none, 255 = full), with the RGB each
+/// must become (R = (255 - C)(255 - K)/255, as libjpeg-turbo's users and
+/// Pillow convert).
+const INKS: [([u8; 4], [u8; 3]); 4] = [
+    ([255, 0, 0, 0], [0, 255, 255]),
+    ([0, 255, 0, 0], [255, 0, 255]),
+    ([0, 0, 255, 128], [127, 127, 0]),
+    ([0, 0, 0, 191], [64, 64, 64]),
+];
+
+fn cmyk_jpeg(color: jpeg_encoder::ColorType) -> Vec<u8> {
+    let mut data = Vec::new();
+    for y in 0..16 {
+        for x in 0..64 {
+            let _ = y;
+            data.extend_from_slice(&INKS[x / 16].0);
+        }
+    }
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 100);
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    enc.encode(&data, 64, 16, color).unwrap();
+    out
+}
+
+/// Adobe CMYK (stored inverted, as Photoshop writes it) and YCCK decode to
+/// the right colours, and image_info's header says CMYK with 4 channels.
+#[test]
+fn cmyk_and_ycck_convert_to_the_right_colours() {
+    for color in [
+        jpeg_encoder::ColorType::Cmyk,
+        jpeg_encoder::ColorType::CmykAsYcck,
+    ] {
+        let bytes = cmyk_jpeg(color);
+        let rgb = decode_message(&bytes).unwrap().to_rgb8();
+        for (i, (ink, want)) in INKS.iter().enumerate() {
+            let got = rgb.get_pixel(16 * i as u32 + 8, 8).0;
+            let off = got
+                .iter()
+                .zip(want)
+                .map(|(&a, &b)| a.abs_diff(b))
+                .max()
+                .unwrap();
+            assert!(off <= 6, "{color:?} ink {ink:?}: {got:?}, want {want:?}");
+        }
+        let src = Source::from_bytes(bytes, &Limits::default()).unwrap();
+        let (model, channels) = source::stored_color_model(&src).unwrap();
+        assert_eq!((model.as_str(), channels), ("cmyk8", 4), "{color:?}");
+    }
+}
+
+/// Arithmetic coding (jpegtran -arithmetic) is refused by name.
+#[test]
+fn arithmetic_coding_is_refused_by_name() {
+    let err = decode_message(&fixture("arithmetic.jpg"))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.contains("arithmetic coding"), "{err}");
+}

@@ -33,7 +33,7 @@ pub struct InfoOutput {
     pub display_width: u32,
     /// Height once the EXIF orientation is applied.
     pub display_height: u32,
-    /// Colour type as stored, e.g. rgb8, rgba8, l8, rgb16.
+    /// Colour type as stored, e.g. rgb8, rgba8, l8, rgb16, cmyk8 (a CMYK or YCCK JPEG).
     pub color_type: String,
     /// Bits per channel.
     pub bit_depth: u16,
@@ -87,7 +87,13 @@ impl ImageServer {
             let hdr = source::header(&src, limits)?;
             let exif = source::exif_summary(&src.bytes);
             let (display_width, display_height) = hdr.oriented_dimensions();
-            let channels = hdr.original_color.channel_count();
+            let mut channels = hdr.original_color.channel_count();
+            let mut color_type = format!("{:?}", hdr.original_color).to_lowercase();
+            let mut bit_depth = hdr.original_color.bits_per_pixel() / u16::from(channels.max(1));
+            // CMYK JPEGs: the decoders report the RGB they convert to.
+            if let Some((model, n)) = source::stored_color_model(&src) {
+                (color_type, channels, bit_depth) = (model, n, 8);
+            }
             Ok(InfoOutput {
                 format: format_name(src.format),
                 mime_type: src.format.to_mime_type().to_owned(),
@@ -95,8 +101,8 @@ impl ImageServer {
                 height: hdr.height,
                 display_width,
                 display_height,
-                color_type: format!("{:?}", hdr.original_color).to_lowercase(),
-                bit_depth: hdr.original_color.bits_per_pixel() / u16::from(channels.max(1)),
+                color_type,
+                bit_depth,
                 channels,
                 has_alpha: hdr.color.has_alpha(),
                 frames: hdr.frames,
