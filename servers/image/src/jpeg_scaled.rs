@@ -1026,9 +1026,12 @@ fn clamp(x: std::num::Wrapping<i32>) -> u8 {
     x.0.clamp(0, 255) as u8
 }
 
+/// The DC coefficient / 8, rounded as libjpeg-turbo's `jpeg_idct_1x1`
+/// (DESCALE: add half, shift); jpeg-decoder truncates toward zero, which
+/// left half the pixels 1 too low.
 fn idct_1x1(coefficients: &[i16; 64], quant: &[u16; 64], out: &mut [u8]) {
-    let s0 = (dequantize(coefficients[0], quant[0]) + std::num::Wrapping(128 * 8))
-        / std::num::Wrapping(8);
+    let s0 = ((dequantize(coefficients[0], quant[0]) + std::num::Wrapping(4)) >> 3)
+        + std::num::Wrapping(128);
     out[0] = clamp(s0);
 }
 
@@ -1343,7 +1346,11 @@ mod tests {
             decoder.scale(w as u16, h as u16).unwrap();
             let theirs = decoder.decode().unwrap();
             assert_eq!(ours.as_bytes().len(), theirs.len(), "{what} at {scale:?}");
-            let tolerance = if exact { 0 } else { 1 };
+            // At 1/8 ours rounds the DC as libjpeg-turbo does and
+            // jpeg-decoder truncates it: 1 apart in Y, Cb and Cr, at most 3 in RGB
+            // (tests/reference.rs checks 1/8 against djpeg's output).
+            let tolerance =
+                if exact { 0 } else { 1 } + if scale == DctScale::Eighth { 3 } else { 0 };
             let worst = ours
                 .as_bytes()
                 .iter()
