@@ -604,6 +604,32 @@ async fn html_to_markdown_keeps_main_content_and_pages() {
     c.cancel().await.unwrap();
 }
 
+/// Issue 21: a `<pre>` becomes a fenced code block holding its text exactly
+/// (spaces, tabs, blank lines), with a fence longer than any backtick run
+/// inside and the language of its `language-*` class.
+#[tokio::test]
+async fn html_to_markdown_keeps_preformatted_text_exactly() {
+    let c = client().await;
+    let r = ok(
+        &c,
+        "html_to_markdown",
+        json!({"text": "<pre>  line1\n\tline2  \n\n\nline5</pre>"}),
+    )
+    .await;
+    assert_eq!(
+        r["markdown"]["text"],
+        "```\n  line1\n\tline2  \n\n\nline5\n```"
+    );
+    let r = ok(
+        &c,
+        "html_to_markdown",
+        json!({"text": "<main><pre><code class=\"language-md\">``` x\n\n  *y*</code></pre></main>"}),
+    )
+    .await;
+    assert_eq!(r["markdown"]["text"], "````md\n``` x\n\n  *y*\n````");
+    c.cancel().await.unwrap();
+}
+
 #[tokio::test]
 async fn chunk_by_chars_and_tokens_with_offsets() {
     let c = client().await;

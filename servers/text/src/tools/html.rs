@@ -460,7 +460,11 @@ pub fn estimate(document: &Handle, skip: &[&str]) -> ToolResult<Estimate> {
                 let urls: u64 = attrs
                     .borrow()
                     .iter()
-                    .filter(|a| matches!(&*a.name.local, "href" | "src" | "alt" | "title"))
+                    .filter(|a| {
+                        matches!(&*a.name.local, "href" | "src" | "alt" | "title")
+                            // A code block's language comes from its class.
+                            || (matches!(tag, "pre" | "code") && &*a.name.local == "class")
+                    })
                     .map(|a| a.value.len() as u64 + 4)
                     .sum();
                 match tag {
@@ -608,6 +612,99 @@ fn combinable_text(first: &Node, second: &Node) -> Option<StrTendril> {
         },
         _ => None,
     }
+}
+
+/// `<pre>` as a fenced code block holding the element's text exactly:
+/// spaces, tabs and blank lines kept (htmd trims the blank lines at either
+/// end and escapes Markdown in text directly inside `<pre>`). The text is
+/// every text node below the `<pre>` (highlighting spans included, `<br>`
+/// as a line break, subtrees of `skip` tags left out); the fence is
+/// backticks, one more than the longest run of backticks in the text (at
+/// least three); the language is the first `language-*` or `lang-*` class
+/// of the `<pre>` or of a `<code>` directly inside it.
+pub fn pre_handler(
+    skip: Vec<String>,
+) -> impl Fn(
+    &dyn htmd::element_handler::Handlers,
+    htmd::Element,
+) -> Option<htmd::element_handler::HandlerResult>
++ Send
++ Sync
++ 'static {
+    move |_handlers, element| {
+        let text = pre_text(element.node, &skip);
+        let language = language_of(element.attrs).or_else(|| {
+            let children = element.node.children.borrow();
+            children.iter().find_map(|child| match &child.data {
+                NodeData::Element { name, attrs, .. } if &*name.local == "code" => {
+                    language_of(&attrs.borrow())
+                }
+                _ => None,
+            })
+        });
+        Some(fenced_code_block(&text, language.as_deref()).into())
+    }
+}
+
+/// The fenced code block holding `text` exactly, as a Markdown block.
+pub fn fenced_code_block(text: &str, language: Option<&str>) -> String {
+    let mut longest = 0usize;
+    let mut run = 0usize;
+    for b in text.bytes() {
+        if b == b'`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    let fence = "`".repeat(3.max(longest + 1));
+    let mut out = String::with_capacity(text.len() + 2 * fence.len() + 8);
+    out.push_str("\n\n");
+    out.push_str(&fence);
+    out.push_str(language.unwrap_or(""));
+    out.push('\n');
+    out.push_str(text);
+    if !text.is_empty() && !text.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&fence);
+    out.push_str("\n\n");
+    out
+}
+
+/// The language named by a `language-*` or `lang-*` class, if it can be
+/// a backtick fence's info string (no backticks, no whitespace).
+fn language_of(attrs: &[Attribute]) -> Option<String> {
+    let class = attrs.iter().find(|a| &*a.name.local == "class")?;
+    class.value.split_ascii_whitespace().find_map(|c| {
+        let lang = c
+            .strip_prefix("language-")
+            .or_else(|| c.strip_prefix("lang-"))?;
+        (!lang.is_empty() && !lang.contains('`')).then(|| lang.to_owned())
+    })
+}
+
+/// The text below `node` in document order (iteratively), `<br>` as a
+/// line break, subtrees of `skip` tags left out.
+fn pre_text(node: &Handle, skip: &[String]) -> String {
+    let mut text = String::new();
+    let mut stack: Vec<Handle> = node.children.borrow().iter().rev().cloned().collect();
+    while let Some(node) = stack.pop() {
+        match &node.data {
+            NodeData::Text { contents } => text.push_str(&contents.borrow()),
+            NodeData::Element { name, .. } => {
+                let tag: &str = &name.local;
+                if tag == "br" {
+                    text.push('\n');
+                } else if !skip.iter().any(|s| s == tag) {
+                    stack.extend(node.children.borrow().iter().rev().cloned());
+                }
+            }
+            _ => {}
+        }
+    }
+    text
 }
 
 /// Converts `html` to Markdown with `converter`, refusing (before htmd
