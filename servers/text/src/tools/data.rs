@@ -233,7 +233,7 @@ fn run(text: &str, job: &Job) -> ToolResult<JsonOutput> {
                 .to
                 .as_deref()
                 .ok_or_else(|| ToolError::new("convert needs `to`: json, yaml or toml"))?;
-            Some(convert(text, format, to, &indent_str, &value, cap)?)
+            Some(convert(text, format, to, &indent_str, &value, tagged, cap)?)
         }
         other => return Err(ToolError::new(format!("unknown action '{other}'"))),
     };
@@ -392,6 +392,41 @@ mod exact_json {
 
     pub fn is_number(value: &Value) -> bool {
         matches!(value, Value::String(s) if s.starts_with(TAG))
+    }
+
+    /// The number text of a tagged string, if it is one.
+    pub fn raw(value: &Value) -> Option<&str> {
+        match value {
+            Value::String(s) => s.strip_prefix(TAG),
+            _ => None,
+        }
+    }
+
+    /// Whether number text is an integer (JSON's `-?[0-9]+`).
+    pub fn is_integer(raw: &str) -> bool {
+        let digits = raw.strip_prefix('-').unwrap_or(raw);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    }
+
+    /// Whether a tagged value holds an integer past 64 bits (iteratively).
+    pub fn has_big_integer(value: &Value) -> bool {
+        first(value, |v| raw(v).is_some_and(is_integer)).is_some()
+    }
+
+    /// The first value (depth first, iteratively) for which `f` holds.
+    pub fn first(value: &Value, f: impl Fn(&Value) -> bool) -> Option<&Value> {
+        let mut stack = vec![value];
+        while let Some(v) = stack.pop() {
+            if f(v) {
+                return Some(v);
+            }
+            match v {
+                Value::Array(items) => stack.extend(items.iter().rev()),
+                Value::Object(map) => stack.extend(map.values().rev()),
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Whether [`parse`] tags the numbers of `text` (JSON text that spells
@@ -929,6 +964,7 @@ fn convert(
     to: &str,
     indent: &str,
     parsed: &Value,
+    tagged: bool,
     cap: usize,
 ) -> ToolResult<String> {
     let fail =
@@ -944,8 +980,25 @@ fn convert(
         // Re-laid out as written: key order and number spelling kept.
         return reformat_capped(text, Some(indent), cap);
     }
+    // JSON integers past 64 bits (tagged in `parsed`) are written exactly
+    // to YAML; TOML's integers are 64-bit.
+    let big = from == "json" && tagged && exact_json::has_big_integer(parsed);
     match to {
         "toml" => {
+            if from == "json"
+                && tagged
+                && let Some(n) = exact_json::first(parsed, |v| {
+                    exact_json::raw(v).is_some_and(exact_json::is_integer)
+                        || v.as_u64().is_some_and(|n| n > i64::MAX as u64)
+                })
+            {
+                let digits = exact_json::raw(n).map_or_else(|| n.to_string(), str::to_owned);
+                return Err(ToolError::new(format!(
+                    "cannot convert {from} to toml: the integer {digits} is out of TOML's range \
+                     (TOML integers are 64-bit: -9223372036854775808 to 9223372036854775807); \
+                     make it a string to keep it"
+                )));
+            }
             let estimate = toml_size(parsed, 0);
             if estimate > cap as u64 {
                 return Err(too_big(estimate));
@@ -974,6 +1027,9 @@ fn convert(
                     return Err(too_big(estimate));
                 }
             }
+            if big && to == "yaml" {
+                return yaml_with_exact_integers(text, parsed).map_err(|e| fail(&e));
+            }
             let value: yaml_serde::Value = match from {
                 "json" => serde_json::from_str(text).map_err(|e| fail(&e))?,
                 "yaml" => yaml_serde::from_str(text).map_err(|e| fail(&e))?,
@@ -991,6 +1047,94 @@ fn convert(
             }
         }
     }
+}
+
+/// JSON as YAML, its integers past 64 bits written as plain integer
+/// scalars, digit for digit (YAML's integers have no size limit;
+/// yaml_serde's numbers are 64-bit): each is swapped in the JSON text for a
+/// placeholder string that no string of the document contains, and its
+/// digits are written back where the YAML has the placeholder. Key order is
+/// kept as in every other conversion. `parsed` is `text` read by
+/// [`exact_json::parse`].
+fn yaml_with_exact_integers(text: &str, parsed: &Value) -> Result<String, String> {
+    let mut marker = String::from("mcpTextExactInteger");
+    let holds = |marker: &str| {
+        exact_json::first(parsed, |v| match v {
+            Value::String(s) => s.contains(marker),
+            Value::Object(map) => map.keys().any(|k| k.contains(marker)),
+            _ => false,
+        })
+        .is_some()
+    };
+    while holds(&marker) {
+        marker.push('X');
+    }
+    // The text with each big integer token (outside strings) replaced.
+    let mut swapped = String::with_capacity(text.len());
+    let mut integers: Vec<&str> = Vec::new();
+    let b = text.as_bytes();
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    i += 1;
+                }
+                let raw = &text[start..i];
+                if exact_json::is_integer(raw)
+                    && raw.parse::<i64>().is_err()
+                    && raw.parse::<u64>().is_err()
+                {
+                    swapped.push_str(&text[copied..start]);
+                    swapped.push('"');
+                    swapped.push_str(&marker);
+                    swapped.push_str(&integers.len().to_string());
+                    swapped.push('"');
+                    integers.push(raw);
+                    copied = i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    swapped.push_str(&text[copied.min(text.len())..]);
+    let value: yaml_serde::Value = serde_json::from_str(&swapped).map_err(|e| e.to_string())?;
+    work::check().map_err(|e| e.to_string())?;
+    let yaml = yaml_serde::to_string(&value).map_err(|e| e.to_string())?;
+    Ok(replace_markers(&yaml, &marker, &integers))
+}
+
+/// `yaml` with each `{marker}{i}` replaced by `integers[i]`.
+fn replace_markers(yaml: &str, marker: &str, integers: &[&str]) -> String {
+    let mut out =
+        String::with_capacity(yaml.len() + integers.iter().map(|s| s.len()).sum::<usize>());
+    let mut parts = yaml.split(marker);
+    out.push_str(parts.next().unwrap_or(""));
+    for part in parts {
+        let digits = part.bytes().take_while(u8::is_ascii_digit).count();
+        match part[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| integers.get(i))
+        {
+            Some(integer) => out.push_str(integer),
+            None => {
+                out.push_str(marker);
+                out.push_str(&part[..digits]);
+            }
+        }
+        out.push_str(&part[digits..]);
+    }
+    out
 }
 
 /// Bytes of `s` quoted and escaped, from above: control characters, quotes
@@ -1186,6 +1330,63 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// Issue 21: integers past 64 bits survive json to yaml exactly (they
+    /// went through f64: `1.2345678901234568e29`); TOML, whose integers are
+    /// 64-bit, refuses them with a range error.
+    #[test]
+    fn big_integers_convert_exactly_or_are_refused_clearly() {
+        let big = "123456789012345678901234567890";
+        let src = format!(
+            r#"{{"n":{big},"neg":-{big},"list":[{big},1,1.5,18446744073709551615],"s":"mcpTextExactInteger0","o":{{"k":{big}}}}}"#
+        );
+        let yaml = result(go(&src, "convert", "json", Some("yaml")).unwrap());
+        assert_eq!(
+            yaml,
+            format!(
+                "n: {big}\nneg: -{big}\nlist:\n- {big}\n- 1\n- 1.5\n- 18446744073709551615\ns: mcpTextExactInteger0\no:\n  k: {big}\n"
+            )
+        );
+        // Reading it back: YAML integers past 64 bits are refused clearly
+        // (the YAML reader's integers are 64-bit).
+        let err = go(&yaml, "convert", "yaml", Some("json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("the YAML integer {big} is out of range")),
+            "{err}"
+        );
+        // TOML integers are 64-bit.
+        for (text, format, number) in [
+            (src.as_str(), "json", big),
+            (
+                r#"{"u":18446744073709551615}"#,
+                "json",
+                "18446744073709551615",
+            ),
+        ] {
+            let err = go(text, "convert", format, Some("toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("the integer {number} is out of TOML's range")),
+                "{err}"
+            );
+        }
+        // Within 64 bits, TOML is exact.
+        assert_eq!(
+            result(
+                go(
+                    r#"{"n":-9223372036854775808}"#,
+                    "convert",
+                    "json",
+                    Some("toml")
+                )
+                .unwrap()
+            ),
+            "n = -9223372036854775808\n"
+        );
     }
 
     #[test]
@@ -1388,9 +1589,9 @@ mod tests {
             r#"{"a": "line\none\nline two", "b": [{"c": "\u0001\"q\""}, {"c": "é"}], "d": {"e": {"f": [1, 2.5, true, null]}}}"#,
         ] {
             let parsed = parse(text, "json", CAP).ok().unwrap();
-            let yaml = convert(text, "json", "yaml", "  ", &parsed, usize::MAX).unwrap();
+            let yaml = convert(text, "json", "yaml", "  ", &parsed, true, usize::MAX).unwrap();
             assert!(yaml_size(&parsed, 0) >= yaml.len() as u64, "{yaml}");
-            if let Ok(toml) = convert(text, "json", "toml", "  ", &parsed, usize::MAX) {
+            if let Ok(toml) = convert(text, "json", "toml", "  ", &parsed, true, usize::MAX) {
                 assert!(toml_size(&parsed, 0) >= toml.len() as u64, "{toml}");
             }
         }
