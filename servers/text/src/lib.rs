@@ -271,4 +271,32 @@ mod tests {
             );
         }
     }
+
+    /// Issue 21: every tool's description states its units (characters
+    /// or bytes) and its line-ending rule: a sentence that names `\n` and
+    /// says what it does to lines (ends them, keeps them, converts them).
+    #[test]
+    fn every_description_states_units_and_line_endings() {
+        let tools = TextServer::all_tools().list_all();
+        assert_eq!(tools.len(), 13, "a tool was added: check its description");
+        for tool in tools {
+            let description = tool.description.as_deref().unwrap_or_default();
+            let line_rule = description.split(". ").any(|sentence| {
+                sentence.contains("\\n") && (sentence.contains("line") || sentence.contains("Line"))
+            });
+            assert!(
+                line_rule,
+                "{}: no sentence states the line-ending rule (what `\\n`, `\\r\\n` \
+                 and a lone `\\r` do): {description}",
+                tool.name
+            );
+            assert!(
+                description.contains("characters")
+                    || description.contains("bytes")
+                    || description.contains("Unicode scalar values"),
+                "{}: the description names no unit (characters or bytes): {description}",
+                tool.name
+            );
+        }
+    }
 }

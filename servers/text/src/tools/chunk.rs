@@ -75,7 +75,7 @@ pub struct ChunkOutput {
 impl TextServer {
     #[tool(
         title = "Chunk Text",
-        description = "Split text into chunks of at most `max_chars` characters or `max_tokens` tokens (o200k_base by default), breaking at paragraph boundaries first, then sentences, then words (a single longer word is split by characters), with optional `overlap`. Each chunk has exact byte offsets into the input (chunks are trimmed of surrounding whitespace; no chunk repeats or lies inside the previous one). max_chars and overlap count characters (Unicode scalar values), max_tokens tokens; offsets are 0-based UTF-8 bytes. Paged by offset/limit. Input: `text` or `path`.",
+        description = "Split text into chunks of at most `max_chars` characters or `max_tokens` tokens (o200k_base by default), breaking at paragraph boundaries first, then sentences, then words (a single longer word is split by characters), with optional `overlap`. Each chunk has exact byte offsets into the input (chunks are trimmed of surrounding whitespace; no chunk repeats or lies inside the previous one). max_chars and overlap count characters (Unicode scalar values), max_tokens tokens; offsets are 0-based UTF-8 bytes. Line endings are kept inside chunks; a paragraph ends at a blank line (`\\n` or `\\r\\n` endings; a lone `\\r` does not end a line there). Paged by offset/limit. Input: `text` or `path`.",
         output_schema = schema::<ChunkOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]

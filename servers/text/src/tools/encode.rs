@@ -129,7 +129,7 @@ pub struct HashOutput {
 impl TextServer {
     #[tool(
         title = "Encode",
-        description = "Encode text (or a file's raw bytes) exactly: base64, base64url (no padding), hex, percent (URL, RFC 3986 unreserved kept) or html (entities). Input: `text` or `path`.",
+        description = "Encode text (or a file's raw bytes) exactly: base64, base64url (no padding), hex, percent (URL, RFC 3986 unreserved kept) or html (entities). Works on bytes: the UTF-8 bytes of `text` (or the file's raw bytes), line endings (\\n, \\r\\n, \\r) encoded as they are, never converted. Input: `text` or `path`.",
         output_schema = schema::<CodecOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -157,7 +157,7 @@ impl TextServer {
 
     #[tool(
         title = "Decode",
-        description = "Decode base64, base64url, hex, percent (URL) or html entities exactly (html: HTML5 character references, as a browser and Python's html.unescape read them: &#x80; is €, &amp without a semicolon is &, &#0; is U+FFFD). Invalid input is an error naming the offset of the bad byte. The result is UTF-8 text, or hex/base64 of the bytes with `output`. Input: `text` or `path`.",
+        description = "Decode base64, base64url, hex, percent (URL) or html entities exactly (html: HTML5 character references, as a browser and Python's html.unescape read them: &#x80; is €, &amp without a semicolon is &, &#0; is U+FFFD). Invalid input is an error naming the 0-based byte offset of the bad byte; base64 and hex ignore whitespace (so wrapped lines decode), percent and html keep line endings (\\n, \\r\\n, a lone \\r) as they are. The result is UTF-8 text, or hex/base64 of the bytes with `output`. Input: `text` or `path`.",
         output_schema = schema::<CodecOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -203,7 +203,7 @@ impl TextServer {
 
     #[tool(
         title = "Hash",
-        description = "Hash text (its exact UTF-8 bytes, no newline added) or a file's raw bytes: md5, sha1, sha256, sha512, blake3, crc32 or xxh3; hex (default) or base64 output. Input: `text` or `path`.",
+        description = "Hash text (its exact UTF-8 bytes, no newline added) or a file's raw bytes: md5, sha1, sha256, sha512, blake3, crc32 or xxh3; hex (default) or base64 output. Units: bytes; line endings are hashed as they are (\\r\\n is two bytes, never converted to \\n). Input: `text` or `path`.",
         output_schema = schema::<HashOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]

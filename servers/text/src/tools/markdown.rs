@@ -122,7 +122,7 @@ pub struct HtmlOutput {
 impl TextServer {
     #[tool(
         title = "Markdown",
-        description = "Work on Markdown (CommonMark with tables, footnotes, strikethrough, task lists). action: html (default, render to HTML), text (plain text without markup), outline (headings with level and line), links (links and images with URL, text, line), code_blocks (language and code). Input: `text` or `path`.",
+        description = "Work on Markdown (CommonMark with tables, footnotes, strikethrough, task lists). action: html (default, render to HTML), text (plain text without markup), outline (headings with level and line), links (links and images with URL, text, line), code_blocks (language and code). Line endings: `\\n`, `\\r\\n` and a lone `\\r` all end a line (CommonMark); the `line` of headings, links and code blocks is 1-based, counted at `\\n`. Output text and HTML use `\\n`, paged by start_index/max_length in characters (Unicode scalar values). Input: `text` or `path`.",
         output_schema = schema::<MarkdownOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -150,7 +150,7 @@ impl TextServer {
 
     #[tool(
         title = "HTML to Markdown",
-        description = "Turn HTML (a saved web page, an email) into readable Markdown, keeping headings, lists, tables, code and links, dropping scripts, styles and forms. By default keeps only the main content (<main> or <article>, without nav/header/footer/aside). Long output is paged like the fetch server: `max_length` (default 20000 characters) and `start_index`. Pages nested more than 512 elements deep are refused. Input: `text` or `path`.",
+        description = "Turn HTML (a saved web page, an email) into readable Markdown, keeping headings, lists, tables, code and links, dropping scripts, styles and forms. By default keeps only the main content (<main> or <article>, without nav/header/footer/aside). Long output is paged like the fetch server: `max_length` (default 20000 characters) and `start_index`. `<pre>` becomes a fenced code block holding its text exactly (spaces, tabs, blank lines; language from a language-* or lang-* class). Line endings: the HTML parser reads `\\r\\n` and a lone `\\r` as `\\n` (HTML5), and the Markdown uses `\\n`. Pages nested more than 512 elements deep are refused. Input: `text` or `path`.",
         output_schema = schema::<HtmlOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]

@@ -212,7 +212,7 @@ pub struct ReplaceOutput {
 impl TextServer {
     #[tool(
         title = "Search Text",
-        description = "Find every match of a literal string or a regex (Rust regex syntax: no look-around or backreferences; ^ and $ match at line boundaries) with exact 1-based line and column (in characters), byte offsets, capture groups and optional context lines. Paged: `offset`, `limit`/`max_results` (default 100, at most 10000); `page.total` is the number of all matches. Input: `text` or `path`.",
+        description = "Find every match of a literal string or a regex (Rust regex syntax: no look-around or backreferences; ^ and $ match at line boundaries) with exact 1-based line and column (in characters), byte offsets, capture groups and optional context lines. Units: columns count characters (Unicode scalar values), byte offsets are 0-based UTF-8 bytes. Lines end at `\\n` (a `\\r` before it is part of the line, so `$` matches before the `\\n`, after the `\\r`; a lone `\\r` does not end a line), as `extract` and `diff` count them. Paged: `offset`, `limit`/`max_results` (default 100, at most 10000); `page.total` is the number of all matches. Input: `text` or `path`.",
         output_schema = schema::<SearchOutput>(),
         annotations(read_only_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -255,7 +255,7 @@ impl TextServer {
 
     #[tool(
         title = "Replace Text",
-        description = "Replace matches of a literal string or a regex (Rust regex syntax; `$1`/`${name}` in `replacement` insert captures) exactly, optionally only the first `count`. `dryRun: true` returns a unified diff and changes nothing. With `text`, returns the new text (paged by start_index/max_length); with `path`, rewrites the file atomically and returns the diff.",
+        description = "Replace matches of a literal string or a regex (Rust regex syntax; `$1`/`${name}` in `replacement` insert captures) exactly, optionally only the first `count`. `dryRun: true` returns a unified diff and changes nothing. With `text`, returns the new text (paged by start_index/max_length); with `path`, rewrites the file atomically and returns the diff. Line endings are left as they are (the replacement is inserted verbatim; matches are found as `search` finds them, lines ending at `\\n`); the diff counts lines as `diff` does (only `\\n` ends a line, so it applies with `patch`). `count` counts matches; the paged text is measured in characters.",
         output_schema = schema::<ReplaceOutput>(),
         annotations(
             read_only_hint = false,
