@@ -100,8 +100,10 @@ impl OutputFormat {
     }
 }
 
-/// Baseline JPEG of an 8-bit gray or RGB image, with the SIMD encoder.
-fn encode_jpeg(img: &DynamicImage, quality: u8) -> ToolResult<Vec<u8>> {
+/// Baseline JPEG of an 8-bit gray or RGB image, with the SIMD encoder:
+/// chroma 4:2:0 below quality 90 and 4:4:4 from 90 up (libjpeg's and
+/// Pillow's default), or always 4:4:4 with `full_chroma`.
+fn encode_jpeg(img: &DynamicImage, quality: u8, full_chroma: bool) -> ToolResult<Vec<u8>> {
     use jpeg_encoder::{ColorType, Encoder};
     let (w, h) = img.dimensions();
     let too_big = || {
@@ -117,10 +119,20 @@ fn encode_jpeg(img: &DynamicImage, quality: u8) -> ToolResult<Vec<u8>> {
     let (pixels, color) = match img {
         DynamicImage::ImageLuma8(gray) => (gray.as_raw(), ColorType::Luma),
         DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), ColorType::Rgb),
-        other => return encode_jpeg(&DynamicImage::ImageRgb8(other.to_rgb8()), quality),
+        other => {
+            return encode_jpeg(
+                &DynamicImage::ImageRgb8(other.to_rgb8()),
+                quality,
+                full_chroma,
+            );
+        }
     };
     let mut out = Vec::with_capacity(pixels.len() / 8);
-    Encoder::new(&mut out, quality.clamp(1, 100))
+    let mut encoder = Encoder::new(&mut out, quality.clamp(1, 100));
+    if full_chroma {
+        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_1_1);
+    }
+    encoder
         .encode(pixels, width, height, color)
         .map_err(|e| ToolError::new(format!("cannot encode the image as jpeg: {e}")))?;
     Ok(out)
@@ -174,6 +186,17 @@ fn raw_capacity(img: &DynamicImage) -> usize {
 
 /// Encodes `img` as `format` (`quality` 1-100 is used by JPEG).
 pub fn encode(img: &DynamicImage, format: OutputFormat, quality: u8) -> ToolResult<Vec<u8>> {
+    encode_with(img, format, quality, false)
+}
+
+/// [`encode`], with JPEG chroma kept at full resolution (4:4:4) at any
+/// quality when `full_chroma` (for text and sharp coloured edges).
+pub fn encode_with(
+    img: &DynamicImage,
+    format: OutputFormat,
+    quality: u8,
+    full_chroma: bool,
+) -> ToolResult<Vec<u8>> {
     let (w, h) = img.dimensions();
     let mut out = match format {
         OutputFormat::Jpeg | OutputFormat::Gif | OutputFormat::Ico => Cursor::new(Vec::new()),
@@ -183,7 +206,7 @@ pub fn encode(img: &DynamicImage, format: OutputFormat, quality: u8) -> ToolResu
         ToolError::new(format!("cannot encode the image as {}: {e}", format.name()))
     };
     match format {
-        OutputFormat::Jpeg => return encode_jpeg(&flatten(img), quality),
+        OutputFormat::Jpeg => return encode_jpeg(&flatten(img), quality, full_chroma),
         OutputFormat::Png => {
             let encoder = PngEncoder::new_with_quality(
                 &mut out,
@@ -242,6 +265,21 @@ pub fn fit_inline(
     encoded: Option<Vec<u8>>,
     max_bytes: usize,
 ) -> ToolResult<Inline> {
+    fit_inline_with(img, format, quality, encoded, max_bytes, false)
+}
+
+/// [`fit_inline`], every JPEG encoding with full-resolution chroma when
+/// `full_chroma` ([`encode_with`]).
+pub fn fit_inline_with(
+    img: &DynamicImage,
+    format: OutputFormat,
+    quality: u8,
+    encoded: Option<Vec<u8>>,
+    max_bytes: usize,
+    full_chroma: bool,
+) -> ToolResult<Inline> {
+    let encode =
+        |img: &DynamicImage, format, quality| encode_with(img, format, quality, full_chroma);
     let bytes = match encoded {
         Some(bytes) => bytes,
         None => encode(img, format, quality)?,

@@ -15,7 +15,7 @@ use super::result_with;
 use crate::ImageServer;
 use crate::budget::ModelFamily;
 use crate::cost::{Meter, Shape};
-use crate::encode::{OutputFormat, fit_inline};
+use crate::encode::{OutputFormat, encode, fit_inline, fit_inline_with};
 use crate::ops::{Extent, Filter, resize_region};
 use crate::params::{self, Int};
 use crate::source::{self, Input, format_name, swaps_axes};
@@ -29,7 +29,7 @@ pub struct PrepareParams {
     /// Model family whose image budget to fit: claude (default: 1568 px long edge, about 1.15 MP), gpt-4o (2048 px box, 768 px short side), gemini (1536 px long edge).
     #[serde(default)]
     pub model: ModelFamily,
-    /// JPEG quality 1-100 when the image is sent as JPEG (default 85).
+    /// JPEG quality 1-100 when the image is sent as JPEG (default 85; at least 90 by default for screenshots of text, which also keep full-resolution colour).
     #[schemars(range(min = 1, max = 100))]
     pub quality: Option<Int>,
 }
@@ -67,7 +67,7 @@ pub struct PrepareOutput {
 impl ImageServer {
     #[tool(
         title = "Prepare Image for Model",
-        description = "Make an image ready for a vision model to look at, and return it inline: applies the EXIF orientation, scales it down (never up) to the chosen model family's budget (claude, the default: 1568 px long edge and about 1.15 megapixels; gpt-4o: fits 2048x2048 then 768 px short side; gemini: 1536 px long edge), and re-encodes it as JPEG for photos or PNG for screenshots, diagrams and other few-colour images. Reports estimated tokens before and after. Use this instead of reading a large image file directly.",
+        description = "Make an image ready for a vision model to look at, and return it inline: applies the EXIF orientation, scales it down (never up) to the chosen model family's budget (claude, the default: 1568 px long edge and about 1.15 megapixels; gpt-4o: fits 2048x2048 then 768 px short side; gemini: 1536 px long edge), and re-encodes it as JPEG for photos, PNG for few-colour images, and PNG (or high-quality JPEG when PNG is too large) for screenshots, text and diagrams so text stays legible. Reports estimated tokens before and after. Use this instead of reading a large image file directly.",
         output_schema = schema_for_output::<PrepareOutput>(),
         annotations(title = "Prepare Image for Model", read_only_hint = true, open_world_hint = false)
     )]
@@ -78,6 +78,7 @@ impl ImageServer {
         let sandbox = self.sandbox.clone();
         let config = self.config.clone();
         let quality = params::quality(p.quality)?;
+        let explicit_quality = p.quality.is_some();
         let (block, out) = blocking(move || {
             let limits = &config.limits;
             let budget = p.model.budget();
@@ -137,12 +138,27 @@ impl ImageServer {
             if region.is_some() || img.dimensions() != (tw, th) {
                 img = resize_region(&img, region, tw, th, Filter::Lanczos3)?;
             }
-            let format = if few_colours(&img) {
-                OutputFormat::Png
-            } else {
-                OutputFormat::Jpeg
+            let max_bytes = config.max_inline_bytes;
+            let inline = match Content::of(&img) {
+                Content::FewColours => {
+                    fit_inline(&img, OutputFormat::Png, quality, None, max_bytes)?
+                }
+                Content::Photo => fit_inline(&img, OutputFormat::Jpeg, quality, None, max_bytes)?,
+                Content::Text => {
+                    let png = encode(&img, OutputFormat::Png, quality)?;
+                    if png.len() <= max_bytes {
+                        fit_inline(&img, OutputFormat::Png, quality, Some(png), max_bytes)?
+                    } else {
+                        drop(png);
+                        let quality = if explicit_quality {
+                            quality
+                        } else {
+                            quality.max(TEXT_QUALITY)
+                        };
+                        fit_inline_with(&img, OutputFormat::Jpeg, quality, None, max_bytes, true)?
+                    }
+                }
             };
-            let inline = fit_inline(&img, format, quality, None, config.max_inline_bytes)?;
             let before = budget.tokens(ow, oh);
             let after = budget.tokens(inline.width, inline.height);
             let out = PrepareOutput {
@@ -195,6 +211,81 @@ impl ImageServer {
         }
         result_with(summary, vec![block], &out)
     }
+}
+
+/// JPEG quality (at least) for text-like images that do not fit inline as PNG.
+pub const TEXT_QUALITY: u8 = 90;
+
+/// What an image to send looks like, which decides how it is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Transparency, or at most 256 colours: PNG.
+    FewColours,
+    /// Screenshot-like (text, UI, diagrams): PNG when it fits inline, else
+    /// JPEG at quality 90 or more with 4:4:4 chroma.
+    Text,
+    /// Anything else: JPEG at the asked quality (4:2:0 below 90).
+    Photo,
+}
+
+impl Content {
+    pub fn of(img: &image::DynamicImage) -> Self {
+        if few_colours(img) {
+            Content::FewColours
+        } else if text_like(img) {
+            Content::Text
+        } else {
+            Content::Photo
+        }
+    }
+}
+
+/// Share of horizontally adjacent pixel pairs that are identical (flat
+/// areas) and that differ by at least [`SHARP_STEP`] in some channel (sharp
+/// edges), in thousandths.
+pub fn edge_stats(img: &image::DynamicImage) -> (u32, u32) {
+    use image::DynamicImage;
+    let converted;
+    let (raw, channels, width): (&[u8], usize, usize) = match img {
+        DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), 3, rgb.width() as usize),
+        DynamicImage::ImageRgba8(rgba) => (rgba.as_raw(), 4, rgba.width() as usize),
+        other => {
+            converted = other.to_rgb8();
+            (converted.as_raw(), 3, converted.width() as usize)
+        }
+    };
+    let (mut flat, mut sharp, mut pairs) = (0u64, 0u64, 0u64);
+    let row_len = width * channels;
+    if row_len == 0 || width < 2 {
+        return (0, 0);
+    }
+    for row in raw.chunks_exact(row_len) {
+        for (a, b) in row
+            .chunks_exact(channels)
+            .zip(row.chunks_exact(channels).skip(1))
+        {
+            let step = (0..3).map(|c| a[c].abs_diff(b[c])).max().unwrap_or(0);
+            flat += u64::from(step == 0);
+            sharp += u64::from(step >= SHARP_STEP);
+            pairs += 1;
+        }
+    }
+    if pairs == 0 {
+        return (0, 0);
+    }
+    ((flat * 1000 / pairs) as u32, (sharp * 1000 / pairs) as u32)
+}
+
+/// A step between neighbours that counts as a sharp edge.
+pub const SHARP_STEP: u8 = 64;
+
+/// Whether the image looks like a screenshot of text, a UI or a diagram
+/// rather than a photo: large flat areas (at least 60% of neighbouring pixels
+/// identical) and sharp edges (at least 1% of them a step of 64 or more).
+/// Photos have noise (few identical neighbours) and soft edges.
+pub fn text_like(img: &image::DynamicImage) -> bool {
+    let (flat, sharp) = edge_stats(img);
+    flat >= 600 && sharp >= 10
 }
 
 /// Whether the image looks like a screenshot or drawing rather than a photo:
