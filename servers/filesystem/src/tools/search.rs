@@ -37,6 +37,17 @@ fn default_true() -> bool {
     true
 }
 
+/// Longest glob accepted, in bytes: no path is longer (a 64 MiB glob took
+/// 15 GB to compile).
+pub const MAX_GLOB_BYTES: usize = 4096;
+
+/// Most globs in one list.
+pub const MAX_GLOBS: usize = 1000;
+
+/// Longest `search_file_contents` pattern, in bytes (a compiled pattern
+/// takes about a hundred times its length).
+pub const MAX_SEARCH_PATTERN_BYTES: usize = 64 * 1024;
+
 fn default_max_matches() -> u64 {
     200
 }
@@ -87,6 +98,18 @@ pub struct SearchContentsParams {
 /// Compiles globs minimatch-style: `*` stays within one path component,
 /// `**` crosses them, dot files match.
 pub fn build_globs(patterns: &[String], what: &str) -> ToolResult<GlobSet> {
+    if patterns.len() > MAX_GLOBS {
+        return Err(ToolError::new(format!(
+            "{what}: {} globs; at most {MAX_GLOBS} are accepted",
+            patterns.len()
+        )));
+    }
+    if let Some(long) = patterns.iter().find(|p| p.len() > MAX_GLOB_BYTES) {
+        return Err(ToolError::new(format!(
+            "{what}: a glob of {} bytes; at most {MAX_GLOB_BYTES} are accepted (a path is never longer)",
+            long.len()
+        )));
+    }
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
         let glob = GlobBuilder::new(p.trim_start_matches("./"))
@@ -201,6 +224,12 @@ impl FilesystemServer {
         Parameters(p): Parameters<SearchContentsParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
+        if p.pattern.len() > MAX_SEARCH_PATTERN_BYTES {
+            return Err(ToolError::new(format!(
+                "`pattern` is {} bytes; at most {MAX_SEARCH_PATTERN_BYTES} are accepted: search for a shorter, distinctive part",
+                p.pattern.len()
+            )));
+        }
         let root = self.sandbox.resolve_existing(&p.path)?;
         let source = if p.regex {
             p.pattern.clone()
@@ -379,6 +408,14 @@ mod tests {
         assert!(deep.is_match("a.md"));
         assert!(deep.is_match("sub/deep/a.md"));
         assert!(build_globs(&["[".into()], "pattern").is_err());
+        // Huge globs are refused before they are compiled (a 64 MiB one
+        // took 15 GB), and so are too many.
+        let long = "A".repeat(MAX_GLOB_BYTES + 1);
+        let err = build_globs(&[long], "excludePatterns").unwrap_err();
+        assert!(err.message().contains("at most 4096"), "{err}");
+        assert!(build_globs(&["a".repeat(MAX_GLOB_BYTES)], "x").is_ok());
+        let many = vec!["*.md".to_owned(); MAX_GLOBS + 1];
+        assert!(build_globs(&many, "exclude").is_err());
     }
 
     #[test]

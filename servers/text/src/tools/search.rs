@@ -32,7 +32,9 @@ pub const MAX_CONTEXT_LINES: u64 = 100;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct PatternParams {
-    /// What to look for: literal text, or a regex when `regex` is true.
+    /// What to look for: literal text, or a regex when `regex` is true
+    /// (at most 262144 bytes).
+    #[schemars(length(max = 262144))]
     pub pattern: String,
     /// Treat `pattern` as a regular expression in Rust `regex` syntax
     /// (https://docs.rs/regex/latest/regex/#syntax): no look-around or
@@ -53,6 +55,10 @@ fn yes() -> bool {
     true
 }
 
+/// Longest `pattern` accepted, in bytes: its compiled form takes about a
+/// hundred times this (a 64 MiB literal took 6.5 GB).
+pub const MAX_PATTERN_BYTES: usize = 256 * 1024;
+
 impl PatternParams {
     pub fn compile(&self) -> ToolResult<Regex> {
         if self.pattern.is_empty() {
@@ -65,6 +71,14 @@ impl PatternParams {
 
     /// The pattern with its fast variants (see `Matcher`).
     pub fn matcher(&self) -> ToolResult<Matcher> {
+        if self.pattern.len() > MAX_PATTERN_BYTES {
+            return Err(ToolError::new(format!(
+                "`pattern` is {} bytes; at most {MAX_PATTERN_BYTES} are accepted (a compiled \
+                 pattern takes about a hundred times its length in memory): search for a \
+                 shorter, distinctive part of it",
+                self.pattern.len()
+            )));
+        }
         let unicode = self.compile()?;
         // ASCII classes can only be exact for an ASCII pattern; patterns
         // that need Unicode (`\p{..}`, classes that could match non-UTF-8)
@@ -558,6 +572,23 @@ mod tests {
         let second = cache.get(&params(&long, false, true, false)).unwrap();
         assert!(!std::sync::Arc::ptr_eq(&first, &second));
         assert!(second.regex().is_match(&long));
+    }
+
+    /// A pattern over the cap is refused before it is compiled (a 64 MiB
+    /// literal took 6.5 GB); one at the cap compiles.
+    #[test]
+    fn huge_patterns_are_refused_before_compiling() {
+        let params = |pattern: String| PatternParams {
+            pattern,
+            regex: false,
+            case_sensitive: true,
+            whole_word: false,
+        };
+        let err = params("A".repeat(MAX_PATTERN_BYTES + 1))
+            .matcher()
+            .unwrap_err();
+        assert!(err.message().contains("`pattern`"), "{err}");
+        assert!(params("A".repeat(64)).matcher().is_ok());
     }
 
     /// Every match through the matcher's fast paths is a match of the
