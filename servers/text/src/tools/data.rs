@@ -332,6 +332,53 @@ fn nested_deeper_than(text: &str, limit: usize) -> bool {
     false
 }
 
+/// Whether YAML flow collections (`[...]`, `{...}`) nest deeper than
+/// `limit`. A bracket counts only where a flow node can start (at a line's
+/// start or after `:`, `-`, `,`, `?`, `[` or `{`, spaces aside), so brackets
+/// inside plain scalars (`a: b[c`) do not; quoted scalars and comments are
+/// skipped.
+fn yaml_flow_deeper_than(text: &str, limit: usize) -> bool {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i, mut prev) = (0usize, 0, b'\n');
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'\'' if matches!(prev, b'\n' | b':' | b'-' | b',' | b'?' | b'[' | b'{') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'\'' {
+                    i += 1;
+                }
+            }
+            b'#' if matches!(prev, b'\n' | b' ' | b'\t') || i == 0 => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                prev = b'\n';
+                continue;
+            }
+            b'[' | b'{' if matches!(prev, b'\n' | b':' | b'-' | b',' | b'?' | b'[' | b'{') => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if !matches!(b, b' ' | b'\t' | b'\r') || prev == b'\n' && b == b'\n' {
+            prev = b;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// toml reads a datetime as `{"$__toml_private_datetime": "..."}` into a
 /// JSON value (its serde form); it is the string as written (RFC 3339).
 fn toml_datetimes_as_strings(value: Value) -> Value {
@@ -574,6 +621,15 @@ mod exact_json {
 /// at most twice its size (every node takes at least a byte of it), so the
 /// budget is that plus 16 MiB for aliases, and never more than `cap`.
 fn yaml_value(text: &str, cap: usize) -> Result<Value, Failure> {
+    // libyaml takes time quadratic in the depth of flow collections before
+    // yaml_serde's depth limit stops it (10^6 nested `{a: ` ran past 25 s):
+    // refuse such nesting before parsing.
+    if yaml_flow_deeper_than(text, JSON_YAML_MAX_DEPTH) {
+        return Err(Failure::Refused(nested_too_deep(
+            "YAML",
+            JSON_YAML_MAX_DEPTH,
+        )));
+    }
     let budget = text
         .len()
         .saturating_mul(2)
@@ -1518,6 +1574,24 @@ mod tests {
         assert!(go(&text, "validate", "yaml", None).unwrap().valid);
         let text = "a = ".to_owned() + &"[".repeat(70) + &"]".repeat(70);
         assert!(go(&text, "validate", "toml", None).unwrap().valid);
+    }
+
+    #[test]
+    fn deep_yaml_flow_nesting_is_refused_before_parsing() {
+        let deep = |n: usize| format!("{}x{}", "{a: ".repeat(n), "}".repeat(n));
+        assert!(yaml_flow_deeper_than(&deep(129), 128));
+        assert!(!yaml_flow_deeper_than(&deep(128), 128));
+        assert!(yaml_flow_deeper_than(&"[".repeat(1000), 128));
+        // Brackets in plain and quoted scalars and comments are not nesting.
+        let plain = "a: b[c\n".repeat(500) + &"q: \"[[[[\"\n".repeat(100) + "# {{{{\n";
+        assert!(!yaml_flow_deeper_than(&plain, 128));
+        // 10^6 levels answer at once with the depth error, not after a
+        // quadratic parse.
+        let err = match yaml_value(&deep(1_000_000), usize::MAX) {
+            Err(Failure::Refused(e)) => e.to_string(),
+            _ => panic!("deep YAML was not refused"),
+        };
+        assert!(err.contains("nested more than 128"), "{err}");
     }
 
     #[test]
