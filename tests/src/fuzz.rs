@@ -150,28 +150,7 @@ pub async fn fuzz_http(
             report.record(&config, status);
         }
     }
-    let init = http
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(initialize_body(0).to_string())
-        .send()
-        .await?;
-    let session = init
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    init.bytes().await?;
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    post(
-        &http,
-        &url,
-        initialized.to_string().into_bytes(),
-        session.as_deref(),
-        "application/json",
-    )
-    .await?;
+    let session = open_session(&http, &url).await?;
     let tools = list_tools(&http, &url, session.as_deref(), "list").await?;
     anyhow::ensure!(!tools.is_empty(), "the server lists no tools");
     frames.set_tools(tools);
@@ -268,6 +247,34 @@ async fn post(
     let status = response.status().as_u16();
     response.bytes().await?;
     Ok(status)
+}
+
+/// Initializes at `url` (`initialize`, then `notifications/initialized`)
+/// and returns the session id, if the server gave one.
+async fn open_session(http: &reqwest::Client, url: &str) -> anyhow::Result<Option<String>> {
+    let init = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize_body(0).to_string())
+        .send()
+        .await?;
+    let session = init
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    init.bytes().await?;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post(
+        http,
+        url,
+        initialized.to_string().into_bytes(),
+        session.as_deref(),
+        "application/json",
+    )
+    .await?;
+    Ok(session)
 }
 
 async fn list_tools(
@@ -2502,28 +2509,7 @@ impl Conn {
                 let server = HttpServer::spawn(bin, &argv)?;
                 let http = reqwest::Client::builder().timeout(deadline).build()?;
                 let url = server.url("/mcp");
-                let init = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("accept", "application/json, text/event-stream")
-                    .body(initialize_body(0).to_string())
-                    .send()
-                    .await?;
-                let session = init
-                    .headers()
-                    .get("mcp-session-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                init.bytes().await?;
-                let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-                post(
-                    &http,
-                    &url,
-                    initialized.to_string().into_bytes(),
-                    session.as_deref(),
-                    "application/json",
-                )
-                .await?;
+                let session = open_session(&http, &url).await?;
                 Self::Http {
                     server,
                     http,
