@@ -900,8 +900,9 @@ async fn http_sse_streams_carry_only_data_id_and_event() {
     assert!(body.contains("\"id\":2"), "{body}");
 }
 
-/// Polls the `spinning` tool until no spin call runs (bounded).
-fn wait_until_no_spin(server: &mut RawStdio, first_id: i64) {
+/// Polls the `spinning` tool, with ids from `first_id`, until it reports
+/// `count` spin calls running; fails with `stuck` past the deadline.
+fn wait_until_spinning(server: &mut RawStdio, first_id: i64, count: &str, stuck: &str) {
     let deadline = std::time::Instant::now() + DEADLINE;
     for id in first_id.. {
         let answer = server
@@ -911,13 +912,10 @@ fn wait_until_no_spin(server: &mut RawStdio, first_id: i64) {
                 json!({"name": "spinning", "arguments": {}}),
             )
             .unwrap();
-        if answer["result"]["content"][0]["text"] == "0" {
+        if answer["result"]["content"][0]["text"] == count {
             return;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a stopped call kept its thread busy"
-        );
+        assert!(std::time::Instant::now() < deadline, "{stuck}");
         std::thread::yield_now();
     }
 }
@@ -934,7 +932,7 @@ fn a_runaway_call_stops_at_its_deadline() {
     assert_eq!(answer["result"]["isError"], true, "{answer}");
     let message = answer["result"]["content"][0]["text"].as_str().unwrap();
     assert!(message.contains("--max-call-seconds"), "{message}");
-    wait_until_no_spin(&mut server, 3);
+    wait_until_spinning(&mut server, 3, "0", "a stopped call kept its thread busy");
 }
 
 /// notifications/cancelled stops the work, not only the answer.
@@ -947,25 +945,17 @@ fn a_cancelled_call_stops_using_cpu() {
                       "params": {"name": "spin", "arguments": {}}}))
         .unwrap();
     // Wait until it runs, then cancel it.
-    let deadline = std::time::Instant::now() + DEADLINE;
-    for id in 10.. {
-        let answer = server
-            .request(
-                id,
-                "tools/call",
-                json!({"name": "spinning", "arguments": {}}),
-            )
-            .unwrap();
-        if answer["result"]["content"][0]["text"] == "1" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "spin never started");
-    }
+    wait_until_spinning(&mut server, 10, "1", "spin never started");
     server
         .send(
             &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                       "params": {"requestId": 2, "reason": "test"}}),
         )
         .unwrap();
-    wait_until_no_spin(&mut server, 1000);
+    wait_until_spinning(
+        &mut server,
+        1000,
+        "0",
+        "a cancelled call kept its thread busy",
+    );
 }

@@ -56,10 +56,6 @@ impl CallLimits {
         &self.ct
     }
 
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
     /// `Err` once the call is cancelled or past its deadline.
     pub fn check(&self) -> Result<(), ToolError> {
         let late = Instant::now() >= self.deadline;

@@ -329,15 +329,15 @@ async fn too_large_as_json_rpc(
     if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
         return response;
     }
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {"code": -32600, "message": format!(
+    let refusal = super::message::Refusal::new(
+        None,
+        -32600,
+        format!(
             "Invalid request: the message exceeds the {}-byte limit (raise it with --max-message-bytes)",
             state.options.max_message_bytes
-        )},
-    });
-    (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+        ),
+    );
+    super::post_check::refusal_response(StatusCode::PAYLOAD_TOO_LARGE, &refusal)
 }
 
 /// Session rules rmcp leaves to us:

@@ -21,7 +21,8 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(id: Option<&str>, code: i64, message: String) -> Self {
+    /// `id` is the request's id as the raw JSON text sent, if known.
+    pub fn new(id: Option<&str>, code: i64, message: String) -> Self {
         Self {
             id: id.map(str::to_owned),
             code,

@@ -20,7 +20,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use rmcp::model::JsonRpcMessage;
-use serde_json::{Value, json};
 
 use super::message::{Parsed, Refusal};
 
@@ -71,14 +70,20 @@ pub(super) async fn check_post(
             Ok(Ok(bytes)) => bytes,
             Ok(Err(e)) => {
                 let message = format!("request body too large or unreadable: {e}");
-                return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, Value::Null, -32600, &message);
+                return refusal_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &Refusal::new(None, -32600, message),
+                );
             }
             Err(_) => {
                 let message = format!(
                     "the request body was not received within {} s (--read-timeout)",
                     read_timeout.as_secs()
                 );
-                return rpc_error(StatusCode::REQUEST_TIMEOUT, Value::Null, -32600, &message);
+                return refusal_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &Refusal::new(None, -32600, message),
+                );
             }
         };
     let mut in_flight = None;
@@ -105,14 +110,14 @@ pub(super) async fn check_post(
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(key.clone());
                 if !fresh {
-                    let refusal = Refusal {
-                        message: format!(
+                    let refusal = Refusal::new(
+                        Some(&id),
+                        -32600,
+                        format!(
                             "Invalid Request: id {id} is already used by a request in progress \
                              in this session; request ids must be unique"
                         ),
-                        id: Some(id),
-                        code: -32600,
-                    };
+                    );
                     return refusal_response(StatusCode::BAD_REQUEST, &refusal);
                 }
                 in_flight = Some(InFlight { ids, key });
@@ -123,12 +128,13 @@ pub(super) async fn check_post(
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
     if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            Value::Null,
+        let refusal = Refusal::new(
+            None,
             -32600,
-            "Invalid Request: expected one JSON-RPC request, notification or response object",
+            "Invalid Request: expected one JSON-RPC request, notification or response object"
+                .into(),
         );
+        return refusal_response(StatusCode::BAD_REQUEST, &refusal);
     }
     match in_flight {
         None => response,
@@ -151,13 +157,4 @@ pub(super) fn refusal_response(status: StatusCode, refusal: &Refusal) -> Respons
         refusal.to_json(),
     )
         .into_response()
-}
-
-fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {"code": code, "message": message},
-    });
-    (status, axum::Json(body)).into_response()
 }

@@ -35,7 +35,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::frame::Frame;
-use super::message::Parsed;
+use super::message::{Parsed, Refusal};
 use crate::heap::HeapTrimmer;
 
 /// Pipe capacity asked for stdin and stdout. At the default 64 KiB an
@@ -174,15 +174,9 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
         true
     }
 
-    /// Answers with an error; `id` is the request's id as it was sent
-    /// (raw JSON text, echoed exactly), or `None` for `null`.
-    fn send_error(&self, id: Option<&str>, code: i64, message: &str) {
-        let error = serde_json::json!({"code": code, "message": message});
-        let line = format!(
-            r#"{{"jsonrpc":"2.0","id":{},"error":{error}}}"#,
-            id.unwrap_or("null")
-        );
-        self.queue(Frame::from_bytes(line.into_bytes()));
+    /// Answers a message with an error instead of passing it on.
+    fn refuse(&self, refusal: &Refusal) {
+        self.queue(Frame::from_bytes(refusal.to_json().into_bytes()));
     }
 
     /// Waits while too much output is queued or too many requests are in
@@ -264,14 +258,14 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
             limit = self.max_line,
             "message over the size limit"
         );
-        self.send_error(
+        self.refuse(&Refusal::new(
             id.as_deref(),
             -32600,
-            &format!(
+            format!(
                 "Invalid request: message of at least {seen} bytes exceeds the {}-byte limit (raise it with --max-message-bytes)",
                 self.max_line
             ),
-        );
+        ));
     }
 
     /// Parses the current line; answers what cannot be parsed.
@@ -291,7 +285,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
             }
             Parsed::Refused(refusal) => {
                 tracing::debug!("refused: {}", refusal.message);
-                self.queue(Frame::from_bytes(refusal.to_json().into_bytes()));
+                self.refuse(&refusal);
                 None
             }
         }
@@ -306,13 +300,13 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
                 if !self.in_progress.insert(req.id.clone()) {
                     let id = serde_json::to_string(&req.id).unwrap_or_else(|_| "null".into());
                     tracing::warn!(%id, "request id reused while in progress");
-                    self.send_error(
+                    self.refuse(&Refusal::new(
                         Some(&id),
                         -32600,
-                        &format!(
+                        format!(
                             "Invalid request: id {id} is already used by a request in progress; request ids must be unique"
                         ),
-                    );
+                    ));
                     return false;
                 }
             }
