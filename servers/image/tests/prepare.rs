@@ -4,6 +4,8 @@
 //! (fast_image_resize, as `ops::resize_exact`) of the decoded original to
 //! the same size.
 
+mod common;
+
 use base64::Engine;
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use mcp_image::encode::{OutputFormat, encode};
@@ -14,21 +16,7 @@ use rmcp::handler::server::wrapper::Parameters;
 use serde_json::{Value, json};
 use std::io::Cursor;
 
-fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let se: f64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum();
-    let mse = se / a.as_raw().len() as f64;
-    if mse == 0.0 {
-        99.0
-    } else {
-        10.0 * (255.0 * 255.0 / mse).log10()
-    }
-}
+use common::psnr;
 
 /// A screenshot of code: a dark sidebar with light digits, a white editor
 /// with 2-px digit "text" in several syntax colours, and a photo-like
