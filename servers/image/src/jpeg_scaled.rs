@@ -42,20 +42,30 @@ impl DctScale {
             .find(|&s| covers(s))
     }
 
+    /// The next weaker reduction (1/8 to 1/4, 1/4 to 1/2); None after 1/2.
+    pub fn weaker(self) -> Option<DctScale> {
+        match self {
+            DctScale::Eighth => Some(DctScale::Quarter),
+            DctScale::Quarter => Some(DctScale::Half),
+            DctScale::Half => None,
+        }
+    }
+
     /// The output size for a full size, rounded up as jpeg-decoder does.
     pub fn output_size(self, (w, h): (u32, u32)) -> (u32, u32) {
         let s = self as u32;
         ((w * s).div_ceil(8), (h * s).div_ceil(8))
     }
+}
 
-    /// Coefficients in zigzag order up to (excluding) this index are all
-    /// the reduced IDCT reads: the top-left `s` x `s` of the block.
-    fn zigzag_needed(self) -> usize {
-        match self {
-            DctScale::Eighth => 1,
-            DctScale::Quarter => 5,
-            DctScale::Half => 25,
-        }
+/// Coefficients in zigzag order up to (excluding) this index are all an
+/// IDCT to `side` x `side` reads: the top-left `side` x `side` of the block.
+fn zigzag_needed(side: usize) -> usize {
+    match side {
+        1 => 1,
+        2 => 5,
+        4 => 25,
+        _ => 64,
     }
 }
 
@@ -63,7 +73,18 @@ impl DctScale {
 /// decoder handles, is corrupt or truncated, or has more than `max_pixels`
 /// at full size.
 pub fn decode(bytes: &[u8], scale: DctScale, max_pixels: u64) -> Option<DynamicImage> {
-    decode_with(bytes, scale, max_pixels, ycbcr_to_rgb)
+    decode_with(bytes, scale, max_pixels, ycbcr_to_rgb, Chroma::Libjpeg)
+}
+
+/// At which block side subsampled chroma is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chroma {
+    /// [`Frame::block_side`]: libjpeg-turbo's choice.
+    Libjpeg,
+    /// The luma's, then upsampled: jpeg-decoder's choice, which the tests
+    /// compare with it byte for byte.
+    #[cfg(test)]
+    Uniform,
 }
 
 /// Converts one row of upsampled Y, Cb, Cr to three-byte pixels.
@@ -74,6 +95,7 @@ fn decode_with(
     scale: DctScale,
     max_pixels: u64,
     convert: ColorConvert,
+    chroma: Chroma,
 ) -> Option<DynamicImage> {
     let mut parser = Parser::new(bytes)?;
     let scan = parser.next_scan()?;
@@ -81,7 +103,7 @@ fn decode_with(
     if u64::from(frame.width) * u64::from(frame.height) > max_pixels {
         return None;
     }
-    let planes = decode_scans(&mut parser, &frame, scan, scale)?;
+    let planes = decode_scans(&mut parser, &frame, scan, scale, chroma)?;
     let (out_w, out_h) = scale.output_size((frame.width.into(), frame.height.into()));
     if frame.components.len() == 1 {
         let plane = &planes[0];
@@ -92,7 +114,7 @@ fn decode_with(
         return GrayImage::from_raw(out_w, out_h, out).map(DynamicImage::ImageLuma8);
     }
     let size = (out_w as usize, out_h as usize);
-    let rgb = upsample_and_convert(&frame, &planes, scale, size, convert);
+    let rgb = upsample_and_convert(&frame, &planes, scale, size, convert, chroma);
     RgbImage::from_raw(out_w, out_h, rgb).map(DynamicImage::ImageRgb8)
 }
 
@@ -138,6 +160,31 @@ impl Layout {
     /// Four components: CMYK (Adobe transform 0 or none) or YCCK (2).
     pub fn cmyk(&self) -> bool {
         self.components.len() == 4
+    }
+
+    /// Whether [`decode`] takes this file (when it is sound): 8-bit
+    /// sequential Huffman, grey or three components, sampling factors of 1
+    /// or 2. Others are scaled by jpeg-decoder.
+    pub fn scaled_here(&self) -> bool {
+        matches!(self.sof, 0xC0 | 0xC1)
+            && matches!(self.components.len(), 1 | 3)
+            && self
+                .components
+                .iter()
+                .all(|&(_, h, v)| (1..=2).contains(&h) && (1..=2).contains(&v))
+    }
+
+    /// A component subsampled both ways (4:2:0): decoded at a reduced
+    /// scale, its colour needs twice the luma's block side, which
+    /// jpeg-decoder does not give it.
+    pub fn chroma_subsampled_both_ways(&self) -> bool {
+        let h_max = self.components.iter().map(|c| c.1).max().unwrap_or(1);
+        let v_max = self.components.iter().map(|c| c.2).max().unwrap_or(1);
+        self.components.len() >= 3
+            && self
+                .components
+                .iter()
+                .any(|&(_, h, v)| h > 0 && v > 0 && h_max / h >= 2 && v_max / v >= 2)
     }
 }
 
@@ -486,6 +533,25 @@ impl Frame {
         })
     }
 
+    /// The side of the square each of component `c`'s 8x8 blocks becomes
+    /// at `scale`: the scale's own for full-resolution components, larger
+    /// for subsampled ones where both ratios allow, so that they need no
+    /// upsampling. This is libjpeg-turbo's rule (`jpeg_core_output_dimensions`):
+    /// 4:2:0 chroma is decoded at twice the luma's block side (an 8x8 IDCT at
+    /// 1/2), keeping colour at the output's resolution; 4:2:2, 4:4:0 and
+    /// 4:1:1 chroma, subsampled one way only, are upsampled.
+    fn block_side(&self, c: &Component, scale: DctScale) -> usize {
+        let s = scale as usize;
+        let mut side = s;
+        while side < 8
+            && (self.h_max * s).is_multiple_of(c.h * side * 2)
+            && (self.v_max * s).is_multiple_of(c.v * side * 2)
+        {
+            side *= 2;
+        }
+        side
+    }
+
     fn mcus(&self) -> (usize, usize) {
         (
             usize::from(self.width).div_ceil(8 * self.h_max),
@@ -808,10 +874,12 @@ fn extend(bits: i32, size: u32) -> i32 {
     }
 }
 
-/// One component's pixels at the reduced scale, `stride` bytes a row.
+/// One component's pixels at the reduced scale, `stride` bytes a row,
+/// each block `side` x `side` pixels.
 struct Plane {
     data: Vec<u8>,
     stride: usize,
+    side: usize,
 }
 
 /// Decodes `first` and the scans after it until every component has been
@@ -822,17 +890,23 @@ fn decode_scans(
     frame: &Frame,
     first: Vec<ScanComponent>,
     scale: DctScale,
+    chroma: Chroma,
 ) -> Option<Vec<Plane>> {
-    let s = scale as usize;
     let (mcus_x, mcus_y) = frame.mcus();
     let mut planes: Vec<Plane> = frame
         .components
         .iter()
         .map(|c| {
-            let stride = mcus_x * c.h * s;
+            let side = match chroma {
+                Chroma::Libjpeg => frame.block_side(c, scale),
+                #[cfg(test)]
+                Chroma::Uniform => scale as usize,
+            };
+            let stride = mcus_x * c.h * side;
             Plane {
-                data: vec![0; stride * mcus_y * c.v * s],
+                data: vec![0; stride * mcus_y * c.v * side],
                 stride,
+                side,
             }
         })
         .collect();
@@ -847,7 +921,6 @@ fn decode_scans(
         let mut writer = BlockWriter {
             tables: &parser.tables,
             frame,
-            scale,
             coefficients: [0; 64],
         };
         parser.pos = writer.scan(parser.bytes, parser.pos, &scan, &mut planes)?;
@@ -867,7 +940,6 @@ const CHECK_EVERY: usize = 4096;
 struct BlockWriter<'t> {
     tables: &'t Tables,
     frame: &'t Frame,
-    scale: DctScale,
     coefficients: [i16; 64],
 }
 
@@ -947,16 +1019,23 @@ impl BlockWriter<'_> {
         self.coefficients = [0; 64];
         let dc = tables.dc[sc.dc].as_deref()?;
         let ac = tables.ac[sc.ac].as_deref()?;
-        let needed = self.scale.zigzag_needed();
-        decode_block(reader, dc, ac, predictor, &mut self.coefficients, needed)?;
-        let quant = tables.quant[self.frame.components[sc.index].quant].as_ref()?;
         let plane = &mut planes[sc.index];
-        let s = self.scale as usize;
-        let out = &mut plane.data[by * s * plane.stride + bx * s..];
-        match self.scale {
-            DctScale::Eighth => idct_1x1(&self.coefficients, quant, out),
-            DctScale::Quarter => idct_2x2(&self.coefficients, quant, plane.stride, out),
-            DctScale::Half => idct_4x4(&self.coefficients, quant, plane.stride, out),
+        let side = plane.side;
+        decode_block(
+            reader,
+            dc,
+            ac,
+            predictor,
+            &mut self.coefficients,
+            zigzag_needed(side),
+        )?;
+        let quant = tables.quant[self.frame.components[sc.index].quant].as_ref()?;
+        let out = &mut plane.data[by * side * plane.stride + bx * side..];
+        match side {
+            1 => idct_1x1(&self.coefficients, quant, out),
+            2 => idct_2x2(&self.coefficients, quant, plane.stride, out),
+            4 => idct_4x4(&self.coefficients, quant, plane.stride, out),
+            _ => idct_8x8(&self.coefficients, quant, plane.stride, out),
         }
         Some(())
     }
@@ -1099,24 +1178,100 @@ fn idct_4x4(coefficients: &[i16; 64], quant: &[u16; 64], stride: usize, out: &mu
     }
 }
 
-/// The three planes brought to full (reduced) resolution with
-/// jpeg-decoder's fancy upsampling, then converted to RGB.
+/// The full 8x8 inverse DCT, for 4:2:0 chroma at 1/2 scale: jpeg-decoder's
+/// scalar one (after stb_image), its constants `(x * 4096 + 0.5) as i32`.
+fn idct_8x8(coefficients: &[i16; 64], quant: &[u16; 64], stride: usize, out: &mut [u8]) {
+    use std::num::Wrapping as W;
+    /// Even and odd halves of the 1-D kernel; `bias` is added to the even.
+    fn kernel(s: [W<i32>; 8], bias: i32) -> ([W<i32>; 4], [W<i32>; 4]) {
+        let p1 = (s[2] + s[6]) * W(2217);
+        let t2 = p1 + s[6] * W(-7567);
+        let t3 = p1 + s[2] * W(3135);
+        let t0 = (s[0] + s[4]) << 12;
+        let t1 = (s[0] - s[4]) << 12;
+        let bias = W(bias);
+        let x = [
+            t0 + t3 + bias,
+            t1 + t2 + bias,
+            t1 - t2 + bias,
+            t0 - t3 + bias,
+        ];
+        let (mut o0, mut o1, mut o2, mut o3) = (s[7], s[5], s[3], s[1]);
+        let p3 = o0 + o2;
+        let p4 = o1 + o3;
+        let p1 = o0 + o3;
+        let p2 = o1 + o2;
+        let p5 = (p3 + p4) * W(4816);
+        o0 *= W(1223);
+        o1 *= W(8410);
+        o2 *= W(12586);
+        o3 *= W(6149);
+        let p1 = p5 + p1 * W(-3685);
+        let p2 = p5 + p2 * W(-10497);
+        let p3 = p3 * W(-8034);
+        let p4 = p4 * W(-1597);
+        o3 += p1 + p4;
+        o2 += p2 + p3;
+        o1 += p2 + p4;
+        o0 += p1 + p3;
+        (x, [o0, o1, o2, o3])
+    }
+    let mut temp = [W(0i32); 64];
+    for i in 0..8 {
+        let column: [W<i32>; 8] =
+            std::array::from_fn(|k| dequantize(coefficients[i + 8 * k], quant[i + 8 * k]));
+        // Constants scale by 1 << 12; keep 2 bits of it.
+        let ([x0, x1, x2, x3], [t0, t1, t2, t3]) = kernel(column, 512);
+        temp[i] = (x0 + t3) >> 10;
+        temp[i + 56] = (x0 - t3) >> 10;
+        temp[i + 8] = (x1 + t2) >> 10;
+        temp[i + 48] = (x1 - t2) >> 10;
+        temp[i + 16] = (x2 + t1) >> 10;
+        temp[i + 40] = (x2 - t1) >> 10;
+        temp[i + 24] = (x3 + t0) >> 10;
+        temp[i + 32] = (x3 - t0) >> 10;
+    }
+    // 12 bits of constants, 2 kept above and 3 from the two sqrt(8)
+    // scalings: shift 17, rounding, and the +128 level shift in the bias.
+    const BIAS: i32 = 65536 + (128 << 17);
+    for (row, chunk) in temp.chunks_exact(8).enumerate() {
+        let ([x0, x1, x2, x3], [t0, t1, t2, t3]) = kernel(chunk.try_into().unwrap(), BIAS);
+        let o = &mut out[row * stride..][..8];
+        o[0] = clamp((x0 + t3) >> 17);
+        o[7] = clamp((x0 - t3) >> 17);
+        o[1] = clamp((x1 + t2) >> 17);
+        o[6] = clamp((x1 - t2) >> 17);
+        o[2] = clamp((x2 + t1) >> 17);
+        o[5] = clamp((x2 - t1) >> 17);
+        o[3] = clamp((x3 + t0) >> 17);
+        o[4] = clamp((x3 - t0) >> 17);
+    }
+}
+
+/// The three planes brought to full (reduced) resolution, then converted
+/// to RGB: fancy (triangle) upsampling, as jpeg-decoder and libjpeg-turbo
+/// do it, but at 1/8, where libjpeg-turbo replicates.
 fn upsample_and_convert(
     frame: &Frame,
     planes: &[Plane],
     scale: DctScale,
     (out_w, out_h): (usize, usize),
     convert: ColorConvert,
+    chroma: Chroma,
 ) -> Vec<u8> {
     let s = scale as usize;
-    // Each component's own size at this scale, as jpeg-decoder rounds it.
+    // libjpeg-turbo upsamples by replication at 1/8 (its fancy upsampling
+    // needs context rows, which it has no room for at one pixel a block).
+    let replicate = chroma == Chroma::Libjpeg && scale == DctScale::Eighth;
+    // Each component's own size at its block side, as jpeg-decoder rounds it.
     let sizes: Vec<(usize, usize)> = frame
         .components
         .iter()
-        .map(|c| {
+        .zip(planes)
+        .map(|(c, plane)| {
             (
-                (usize::from(frame.width) * c.h * s).div_ceil(frame.h_max * 8),
-                (usize::from(frame.height) * c.v * s).div_ceil(frame.v_max * 8),
+                (usize::from(frame.width) * c.h * plane.side).div_ceil(frame.h_max * 8),
+                (usize::from(frame.height) * c.v * plane.side).div_ceil(frame.v_max * 8),
             )
         })
         .collect();
@@ -1132,13 +1287,25 @@ fn upsample_and_convert(
             let plane = &planes[k];
             let (width, height) = sizes[k];
             let line = &mut lines[k];
-            let h_full = c.h == frame.h_max || out_w == 1;
-            let v_full = c.v == frame.v_max || out_h == 1;
+            let h_full = c.h * plane.side == frame.h_max * s || out_w == 1;
+            let v_full = c.v * plane.side == frame.v_max * s || out_h == 1;
             if h_full && v_full {
                 line[..out_w].copy_from_slice(&plane.data[row * plane.stride..][..out_w]);
                 continue;
             }
             let near = row / 2;
+            if replicate {
+                let src_row = if v_full { row } else { near };
+                let src = &plane.data[src_row * plane.stride..];
+                if h_full {
+                    line[..out_w].copy_from_slice(&src[..out_w]);
+                } else {
+                    for (i, px) in line[..out_w].iter_mut().enumerate() {
+                        *px = src[i / 2];
+                    }
+                }
+                continue;
+            }
             // The neighbouring source row: above for even rows, below for odd.
             let far = if row % 2 == 0 {
                 near.saturating_sub(1)
@@ -1324,16 +1491,96 @@ mod tests {
         );
     }
 
-    /// Our pixels equal jpeg-decoder's at every scale, byte for byte.
+    /// Interleaved Y, Cb, Cr as they go into the colour conversion.
+    fn identity(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+        for (((px, &y), &cb), &cr) in out.chunks_exact_mut(3).zip(y).zip(cb).zip(cr) {
+            px.copy_from_slice(&[y, cb, cr]);
+        }
+    }
+
+    /// Channel `k` of interleaved `channels`-sample pixels.
+    fn channel(data: &[u8], channels: usize, k: usize) -> Vec<u8> {
+        data.iter().skip(k).step_by(channels).copied().collect()
+    }
+
+    /// `plane` (w x h) brought to 2x with the fancy h2v2 upsampling, cropped
+    /// to `out`: what jpeg-decoder does to 4:2:0 chroma.
+    fn h2v2(plane: &[u8], (w, h): (usize, usize), (out_w, out_h): (usize, usize)) -> Vec<u8> {
+        let mut line = vec![0; 2 * w];
+        let mut out = Vec::with_capacity(out_w * out_h);
+        for row in 0..out_h {
+            let near = row / 2;
+            let far = if row % 2 == 0 {
+                near.saturating_sub(1)
+            } else {
+                (near + 1).min(h - 1)
+            };
+            upsample_h2v2(&plane[near * w..][..w], &plane[far * w..][..w], &mut line);
+            out.extend_from_slice(&line[..out_w]);
+        }
+        out
+    }
+
+    /// 4:2:0 decodes its chroma at twice the luma's block side (which
+    /// jpeg-decoder never does): its luma must be the uniform decode's at
+    /// `scale`, and its chroma, upsampled, the uniform decode's at twice
+    /// `scale` (at 1/2 that is a full-size decode: the 8x8 IDCT has its own
+    /// test).
+    fn assert_420_planes_are_the_uniform_ones(bytes: &[u8], scale: DctScale, what: &str) {
+        let ycbcr = |scale, chroma| {
+            decode_with(bytes, scale, u64::MAX, identity, chroma)
+                .unwrap_or_else(|| panic!("{what} at {scale:?}: not decoded"))
+        };
+        let ours = ycbcr(scale, Chroma::Libjpeg);
+        let (w, h) = (ours.width() as usize, ours.height() as usize);
+        let ours = ours.as_bytes();
+        let uniform = ycbcr(scale, Chroma::Uniform);
+        let what = format!("{what} at {scale:?}");
+        assert_eq!(
+            channel(ours, 3, 0),
+            channel(uniform.as_bytes(), 3, 0),
+            "{what}: Y"
+        );
+        let twice = match scale {
+            DctScale::Eighth => DctScale::Quarter,
+            DctScale::Quarter => DctScale::Half,
+            DctScale::Half => return,
+        };
+        let uniform = ycbcr(twice, Chroma::Uniform);
+        let size = (uniform.width() as usize, uniform.height() as usize);
+        for k in [1, 2] {
+            assert_eq!(
+                h2v2(&channel(ours, 3, k), (w, h), size),
+                channel(uniform.as_bytes(), 3, k),
+                "{what}: chroma {k}"
+            );
+        }
+    }
+
+    /// Our pixels equal jpeg-decoder's at every scale, byte for byte when
+    /// chroma is decoded at the luma's block side as jpeg-decoder does it;
+    /// 4:2:0 files as we decode them, plane by plane against those.
     fn assert_same_as_jpeg_decoder(bytes: &[u8], what: &str) {
         let mut decoder = jpeg_decoder::Decoder::new(bytes);
         decoder.read_info().unwrap();
         let info = decoder.info().unwrap();
         let full = (u32::from(info.width), u32::from(info.height));
+        let frame = Parser::new(bytes).and_then(|mut p| {
+            p.next_scan()?;
+            p.frame.clone()
+        });
+        let is_420 = frame.is_some_and(|f| {
+            f.components.len() == 3
+                && f.components[1..].iter().all(|c| (c.h, c.v) == (1, 1))
+                && (f.h_max, f.v_max) == (2, 2)
+        });
         // Elsewhere jpeg-decoder converts colour with other SIMD rounding.
         let exact = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("ssse3");
         for scale in [DctScale::Half, DctScale::Quarter, DctScale::Eighth] {
-            let ours = decode_with(bytes, scale, u64::MAX, jpeg_decoder_rgb)
+            if is_420 {
+                assert_420_planes_are_the_uniform_ones(bytes, scale, what);
+            }
+            let ours = decode_with(bytes, scale, u64::MAX, jpeg_decoder_rgb, Chroma::Uniform)
                 .unwrap_or_else(|| panic!("{what} at {scale:?}: not decoded"));
             let (w, h) = scale.output_size(full);
             assert_eq!((ours.width(), ours.height()), (w, h), "{what} at {scale:?}");
@@ -1361,6 +1608,89 @@ mod tests {
                 worst <= Some(tolerance),
                 "{what} at {scale:?}: pixels differ by {worst:?}"
             );
+        }
+    }
+
+    /// The 8x8 IDCT against the textbook formula in floating point.
+    #[test]
+    fn idct_8x8_is_within_one_of_the_exact_transform() {
+        let mut state = 0x2545_F491u32;
+        let mut next = |below: u32| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state % below
+        };
+        let quant = [1u16; 64];
+        for round in 0..500 {
+            let mut coefficients = [0i16; 64];
+            coefficients[0] = next(2048) as i16 - 1024;
+            // From a few low frequencies to every one of them.
+            for _ in 0..(round % 64) {
+                let k = next(64) as usize;
+                coefficients[k] = next(401) as i16 - 200;
+            }
+            let mut out = [0u8; 64];
+            idct_8x8(&coefficients, &quant, 8, &mut out);
+            let c = |u: usize| if u == 0 { 0.5f64.sqrt() } else { 1.0 };
+            for y in 0..8 {
+                for x in 0..8 {
+                    let mut sum = 0.0;
+                    for v in 0..8 {
+                        for u in 0..8 {
+                            let f = f64::from(coefficients[v * 8 + u]);
+                            let angle = |p: usize, q: usize| {
+                                ((2 * p + 1) as f64 * q as f64 * std::f64::consts::PI / 16.0).cos()
+                            };
+                            sum += c(u) * c(v) * f * angle(x, u) * angle(y, v);
+                        }
+                    }
+                    let exact = (sum / 4.0 + 128.0).round().clamp(0.0, 255.0);
+                    let got = f64::from(out[y * 8 + x]);
+                    assert!(
+                        (got - exact).abs() <= 1.0,
+                        "round {round} at ({x}, {y}): {got} vs {exact}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// 4:2:0 chroma gets twice the luma's block side (up to 8), other
+    /// samplings keep the scale's own: libjpeg-turbo's choice.
+    #[test]
+    fn chroma_block_sides_follow_libjpeg_turbo() {
+        let frame = |h: usize, v: usize| Frame {
+            width: 64,
+            height: 64,
+            components: [(h, v), (1, 1), (1, 1)]
+                .into_iter()
+                .enumerate()
+                .map(|(id, (h, v))| Component {
+                    id: id as u8,
+                    h,
+                    v,
+                    quant: 0,
+                })
+                .collect(),
+            h_max: h,
+            v_max: v,
+        };
+        let sides = |f: &Frame, scale| {
+            f.components
+                .iter()
+                .map(|c| f.block_side(c, scale))
+                .collect::<Vec<_>>()
+        };
+        let s420 = frame(2, 2);
+        assert_eq!(sides(&s420, DctScale::Eighth), [1, 2, 2]);
+        assert_eq!(sides(&s420, DctScale::Quarter), [2, 4, 4]);
+        assert_eq!(sides(&s420, DctScale::Half), [4, 8, 8]);
+        for (h, v) in [(1, 1), (2, 1), (1, 2)] {
+            for scale in [DctScale::Eighth, DctScale::Quarter, DctScale::Half] {
+                let s = scale as usize;
+                assert_eq!(sides(&frame(h, v), scale), [s, s, s], "{h}x{v} {scale:?}");
+            }
         }
     }
 

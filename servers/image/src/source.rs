@@ -597,11 +597,23 @@ pub fn decode(
     decode_within(src, hdr, limits, cache, reduce_to, u64::MAX)
 }
 
-/// The DCT scale [`decode`] uses for `reduce_to`, if any.
+/// The DCT scale [`decode`] uses for `reduce_to`, if any: the strongest
+/// that covers it, but one step weaker for 4:2:0 files our decoder leaves
+/// to jpeg-decoder (progressive ones): jpeg-decoder decodes their chroma
+/// at the luma's reduction and upsamples it, which halves the colour
+/// resolution (a red/blue checkerboard turns purple); libjpeg-turbo
+/// decodes it at twice the luma's block side, as ours does. From the
+/// weaker scale, the resize brings back the colour.
 pub fn decode_scale(src: &Source, hdr: &Header, reduce_to: Option<(u32, u32)>) -> Option<DctScale> {
-    reduce_to
+    let scale = reduce_to
         .filter(|_| src.format == ImageFormat::Jpeg)
-        .and_then(|target| DctScale::covering((hdr.width, hdr.height), target))
+        .and_then(|target| DctScale::covering((hdr.width, hdr.height), target))?;
+    let layout = jpeg_scaled::layout(&src.bytes);
+    if layout.is_some_and(|l| l.chroma_subsampled_both_ways() && !l.scaled_here()) {
+        scale.weaker()
+    } else {
+        Some(scale)
+    }
 }
 
 /// [`decode`], with the decoder's allocations held to `max_alloc` bytes

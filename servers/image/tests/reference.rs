@@ -351,3 +351,88 @@ fn eighth_scale_rounds_as_libjpeg_turbo() {
         psnr(&ours, &reference)
     );
 }
+
+/// Every fixture decoded toward 1/2, 1/4 and 1/8 (through our scaled
+/// decoder, or jpeg-decoder where ours does not apply, one scale weaker
+/// for 4:2:0 files) as libjpeg-turbo decodes it at the scale used
+/// (`djpeg -scale 1/d`): 4:2:0 chroma at twice the luma's block side,
+/// replicated rather than interpolated at 1/8.
+#[test]
+fn reduced_decodes_match_libjpeg_turbo_scaled_decodes() {
+    let limits = Limits::default();
+    for name in FILES {
+        let bytes = fixture(&format!("{name}.jpg"));
+        let src = Source::from_bytes(bytes, &limits).unwrap();
+        let hdr = source::header(&src, &limits).unwrap();
+        for (d, scale) in [
+            (2, DctScale::Half),
+            (4, DctScale::Quarter),
+            (8, DctScale::Eighth),
+        ] {
+            let target = scale.output_size((hdr.width, hdr.height));
+            let ours = source::decode(&src, &hdr, &limits, &DecodeCache::new(0), Some(target))
+                .unwrap()
+                .to_rgb8();
+            let used = source::decode_scale(&src, &hdr, Some(target));
+            let reference = match used {
+                Some(used) => {
+                    assert_eq!(ours.dimensions(), used.output_size((hdr.width, hdr.height)));
+                    pnm(&format!("{name}.1_{}", 8 / used as u32))
+                }
+                None => pnm(name),
+            };
+            assert!(
+                used.is_none_or(|u| u as u32 >= scale as u32),
+                "{name} 1/{d}"
+            );
+            assert_eq!(ours.dimensions(), reference.dimensions(), "{name} 1/{d}");
+            let db = psnr(&ours, &reference);
+            eprintln!("{name} toward 1/{d} ({used:?}): {db:.1} dB");
+            assert!(db >= 40.0, "{name} 1/{d}: {db:.1} dB against djpeg");
+        }
+    }
+}
+
+/// The case: a red/blue 4:2:0 checkerboard (20 px cells, q95),
+/// 333x250 to 41 px wide, against libjpeg-turbo's full decode resized with
+/// Lanczos3. Chroma decoded at the luma's reduction and upsampled washed it
+/// to purple (13.3 dB); libjpeg-turbo's own 1/8 decode over the true extent
+/// reaches 24.2 dB. At 1/4 and 1/2 (82 and 166 px wide) the same holds.
+#[test]
+fn checkerboard_keeps_its_colour_through_the_reduced_path() {
+    let bytes = fixture("checker420.jpg");
+    let limits = Limits::default();
+    let full = pnm("checker420");
+    for (width, d) in [(41, 8), (82, 4), (166, 2)] {
+        let ops = json!([{"op": "resize", "width": width}]);
+        let (_, ours, was_reduced) = both_paths(&bytes, ops.clone());
+        assert!(was_reduced, "{width} px: not decoded at a reduced scale");
+        let operations: Vec<ops::Operation> = serde_json::from_value(ops).unwrap();
+        let steps = ops::validate(&operations).unwrap();
+        let resized = |img: image::RgbImage, full_size| {
+            ops::apply_decoded(
+                DynamicImage::ImageRgb8(img),
+                &steps,
+                image::metadata::Orientation::NoTransforms,
+                full_size,
+                &limits,
+            )
+            .unwrap()
+            .to_rgb8()
+        };
+        let reference = resized(full.clone(), full.dimensions());
+        let theirs = resized(pnm(&format!("checker420.1_{d}")), full.dimensions());
+        let ours = ours.to_rgb8();
+        assert_eq!(ours.dimensions(), reference.dimensions());
+        let (db, floor) = (psnr(&ours, &reference), psnr(&theirs, &reference));
+        eprintln!("{width} px: ours {db:.1} dB, libjpeg-turbo's 1/{d} {floor:.1} dB");
+        assert!(
+            db >= 20.0,
+            "{width} px: {db:.1} dB (libjpeg-turbo {floor:.1} dB)"
+        );
+        assert!(
+            db >= floor - 1.0,
+            "{width} px: {db:.1} dB, libjpeg-turbo {floor:.1} dB"
+        );
+    }
+}
