@@ -6,6 +6,7 @@
 //! One [`FilesystemServer`] serves one session: over HTTP each session gets
 //! its own sandbox, so a client's roots only ever affect its own session.
 
+pub mod encoding;
 pub mod tools;
 
 use std::path::PathBuf;

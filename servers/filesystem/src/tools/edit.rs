@@ -1,7 +1,10 @@
 //! edit_file: exact or whitespace-flexible replacements, shown as a unified
 //! diff in the format of the `diff` npm package (`createTwoFilesPatch`).
 
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use std::ops::Range;
+use std::path::Path;
+
+use mcp_servers_core::error::{ToolError, ToolResult};
 use mcp_servers_core::fsutil;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -10,8 +13,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use similar::{ChangeTag, TextDiff};
 
+use super::read::{file_work, read_bytes_limited};
 use super::{io_error, text_output_schema, text_result};
 use crate::FilesystemServer;
+use crate::encoding::{self, LineBreaks};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -39,7 +44,7 @@ pub struct EditParams {
 impl FilesystemServer {
     #[tool(
         title = "Edit File",
-        description = "Make line-based edits to a text file. Each edit replaces exact line sequences with new content; if an oldText does not match exactly, it is matched line by line ignoring leading and trailing whitespace, and the replacement keeps the file's indentation. Edits apply in order; if any edit does not match, nothing is written. Returns a git-style diff showing the changes made. Use dryRun to preview. The write is atomic. Only works within allowed directories.",
+        description = "Make line-based edits to a text file. Each edit replaces exact line sequences with new content; if an oldText does not match exactly, it is matched line by line ignoring leading and trailing whitespace, and the replacement keeps the file's indentation. Edits apply in order; if any edit does not match, nothing is written. Returns a git-style diff showing the changes made. Use dryRun to preview. The file keeps its line endings (oldText/newText may use \\n for CRLF files), byte order mark and encoding (UTF-8, UTF-16, Windows-1252); text the encoding cannot hold is refused. The write is atomic. Only works within allowed directories.",
         output_schema = text_output_schema(),
         annotations(title = "Edit File", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
     )]
@@ -47,27 +52,92 @@ impl FilesystemServer {
         &self,
         Parameters(p): Parameters<EditParams>,
     ) -> ToolResult<CallToolResult> {
-        let path = self.sandbox.resolve_for_write(&p.path)?;
+        let sandbox = self.sandbox.clone();
         let max = self.config.max_read_bytes;
-        let text = blocking(move || {
-            let original =
-                fsutil::read_to_string_limited(&path, max).map_err(|e| io_error(&e, &path))?;
-            let original = normalize_line_endings(&original);
-            let modified = apply_edits(&original, &p.edits)?;
-            let diff = unified_diff(&path.display().to_string(), &original, &modified);
-            if !p.dry_run {
-                fsutil::atomic_write(&path, modified.as_bytes())
-                    .map_err(|e| io_error(&e, &path))?;
-            }
-            Ok(fence_diff(&diff))
+        let user_path = p.path.clone();
+        let text = file_work(&user_path, move || {
+            let path = sandbox.resolve_for_write(&p.path)?;
+            edit_path(&path, &p.edits, p.dry_run, max)
         })
         .await?;
         Ok(text_result(text))
     }
 }
 
+/// Edits the file at `path` (already resolved): decodes it, sets its
+/// `\r\n` line breaks aside, applies `edits`, and unless `dry_run` writes
+/// it back atomically in the same encoding, byte order mark and line breaks.
+/// Returns the fenced diff of the texts (with `\n` line breaks).
+fn edit_path(path: &Path, edits: &[EditOperation], dry_run: bool, max: u64) -> ToolResult<String> {
+    let bytes = read_bytes_limited(path, max, "--max-read-bytes")?;
+    let encoding = encoding::detect(&bytes).map_err(|not_text| {
+        ToolError::new(format!(
+            "{} {}; edit_file only edits text it can write back as it was \
+             (UTF-8, UTF-16 with a byte order mark, Windows-1252), so it left the file alone",
+            path.display(),
+            not_text.describe()
+        ))
+    })?;
+    let text = encoding::decode_exact(&bytes, encoding).ok_or_else(|| {
+        ToolError::new(format!(
+            "{} starts with a {name} byte order mark but is not valid {name} \
+             (an odd number of bytes, or an unpaired surrogate); edit_file left it alone \
+             rather than replace what it cannot read",
+            path.display(),
+            name = encoding.name()
+        ))
+    })?;
+    let mut doc = LineBreaks::new(&text);
+    drop(text);
+    drop(bytes);
+    let original = doc.text().to_owned();
+    apply_edits_to(&mut doc, edits)?;
+    let diff = unified_diff(&path.display().to_string(), &original, doc.text());
+    let out = encoding.encode(&doc.restore()).map_err(|unmappable| {
+        ToolError::new(format!(
+            "{} is {} text, which cannot hold {} of the edited text; nothing was written. \
+             Use characters it has, or rewrite the file as UTF-8 with write_file",
+            path.display(),
+            encoding.name(),
+            unmappable.describe()
+        ))
+    })?;
+    if !dry_run {
+        fsutil::atomic_write(path, &out).map_err(|e| io_error(&e, path))?;
+    }
+    Ok(fence_diff(&diff))
+}
+
 pub fn normalize_line_endings(text: &str) -> String {
     text.replace("\r\n", "\n")
+}
+
+/// What edits apply to: a text, and a way to replace part of it.
+pub trait EditTarget {
+    fn text(&self) -> &str;
+    fn replace(&mut self, range: Range<usize>, new: &str);
+}
+
+impl EditTarget for String {
+    fn text(&self) -> &str {
+        self
+    }
+
+    fn replace(&mut self, range: Range<usize>, new: &str) {
+        self.replace_range(range, new);
+    }
+}
+
+/// A text whose `\r\n` are set aside: each replaced line break keeps its
+/// kind, added ones take their neighbours' (see [`LineBreaks`]).
+impl EditTarget for LineBreaks {
+    fn text(&self) -> &str {
+        LineBreaks::text(self)
+    }
+
+    fn replace(&mut self, range: Range<usize>, new: &str) {
+        LineBreaks::replace(self, range, new);
+    }
 }
 
 /// Applies `edits` in order: an exact match of `oldText` first (its first
@@ -76,6 +146,13 @@ pub fn normalize_line_endings(text: &str) -> String {
 /// file's indentation (see [`reindent`]).
 pub fn apply_edits(content: &str, edits: &[EditOperation]) -> Result<String, ToolError> {
     let mut modified = content.to_owned();
+    apply_edits_to(&mut modified, edits)?;
+    Ok(modified)
+}
+
+/// [`apply_edits`] on any [`EditTarget`]. `oldText` and `newText` have their
+/// `\r\n` read as `\n`, as the target's text has.
+pub fn apply_edits_to(target: &mut impl EditTarget, edits: &[EditOperation]) -> ToolResult<()> {
     for (index, edit) in edits.iter().enumerate() {
         let old = normalize_line_endings(&edit.old_text);
         let new = normalize_line_endings(&edit.new_text);
@@ -85,12 +162,12 @@ pub fn apply_edits(content: &str, edits: &[EditOperation]) -> Result<String, Too
                 index + 1
             )));
         }
-        if let Some(at) = modified.find(&old) {
-            modified.replace_range(at..at + old.len(), &new);
+        if let Some(at) = target.text().find(&old) {
+            target.replace(at..at + old.len(), &new);
             continue;
         }
-        match flexible_replace(&modified, &old, &new) {
-            Some(next) => modified = next,
+        match flexible_match(target.text(), &old, &new) {
+            Some((range, replacement)) => target.replace(range, &replacement),
             None => {
                 return Err(ToolError::new(format!(
                     "Could not find exact match for edit:\n{}",
@@ -99,7 +176,7 @@ pub fn apply_edits(content: &str, edits: &[EditOperation]) -> Result<String, Too
             }
         }
     }
-    Ok(modified)
+    Ok(())
 }
 
 fn leading_ws(line: &str) -> &str {
@@ -333,7 +410,10 @@ fn shorten(indent: &str, target: usize, style: Style) -> String {
     kept + &style.render(target - width)
 }
 
-fn flexible_replace(content: &str, old: &str, new: &str) -> Option<String> {
+/// A whitespace-flexible match of `old` in `content`: the byte range of the
+/// matched lines (without the last one's line break) and what replaces them
+/// (`new`, re-indented into the file's indentation).
+fn flexible_match(content: &str, old: &str, new: &str) -> Option<(Range<usize>, String)> {
     let old_lines: Vec<&str> = old.split('\n').collect();
     let content_lines: Vec<&str> = content.split('\n').collect();
     if old_lines.len() > content_lines.len() {
@@ -353,13 +433,15 @@ fn flexible_replace(content: &str, old: &str, new: &str) -> Option<String> {
         &content_lines,
         &new_lines,
     );
-    let mut lines: Vec<String> = content_lines[..start]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    lines.extend(reindented);
-    lines.extend(content_lines[end..].iter().map(|s| (*s).to_owned()));
-    Some(lines.join("\n"))
+    // Each line is followed by its `\n`, but the last.
+    let from: usize = content_lines[..start].iter().map(|l| l.len() + 1).sum();
+    let to = from
+        + content_lines[start..end]
+            .iter()
+            .map(|l| l.len() + 1)
+            .sum::<usize>()
+        - 1;
+    Some((from..to, reindented.join("\n")))
 }
 
 /// The edit_file output: the diff in a fence longer than any backtick run in it.
@@ -505,18 +587,10 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
     text
 }
 
-/// Whether `path` can be edited (used by tests).
-#[cfg(test)]
-fn edit_in_place(path: &std::path::Path, edits: &[EditOperation]) -> ToolResult<String> {
-    let original = normalize_line_endings(&std::fs::read_to_string(path).unwrap());
-    let modified = apply_edits(&original, edits)?;
-    std::fs::write(path, &modified).unwrap();
-    Ok(modified)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoding::TextEncoding;
 
     fn edit(old: &str, new: &str) -> EditOperation {
         EditOperation {
@@ -813,12 +887,123 @@ mod tests {
         assert!(checked > 1000, "only {checked} flexible matches");
     }
 
-    #[test]
-    fn crlf_is_normalised() {
+    /// `bytes` after edit_file's `edits` (`Err` if refused, the file then
+    /// checked to be untouched).
+    fn edited(bytes: &[u8], edits: &[EditOperation]) -> ToolResult<Vec<u8>> {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("f");
-        std::fs::write(&f, "a\r\nb\r\n").unwrap();
-        assert_eq!(edit_in_place(&f, &[edit("a\r\nb", "c")]).unwrap(), "c\n");
+        std::fs::write(&f, bytes).unwrap();
+        let result = edit_path(&f, edits, false, 1 << 20);
+        let after = std::fs::read(&f).unwrap();
+        match result {
+            Ok(_) => Ok(after),
+            Err(err) => {
+                assert_eq!(after, bytes, "a refused edit left the file alone");
+                Err(err)
+            }
+        }
+    }
+
+    #[test]
+    fn crlf_files_stay_crlf() {
+        // LF oldText matches CRLF text; newText's lines are written CRLF.
+        assert_eq!(
+            edited(b"a\r\nb\r\nc\r\n", &[edit("a\nb", "x\ny\nz")]).unwrap(),
+            b"x\r\ny\r\nz\r\nc\r\n"
+        );
+        assert_eq!(
+            edited(b"a\r\nb\r\n", &[edit("a\r\nb", "c")]).unwrap(),
+            b"c\r\n"
+        );
+        // A whitespace-flexible match in a CRLF tab file: re-indented, CRLF.
+        assert_eq!(
+            edited(
+                b"fn f() {\r\n\tif x {\r\n\t\ta();\r\n\t}\r\n}\r\n",
+                &[edit(
+                    "  if x {\n    a();\n  }",
+                    "  if y {\n    a();\n    b();\n  }"
+                )]
+            )
+            .unwrap(),
+            b"fn f() {\r\n\tif y {\r\n\t\ta();\r\n\t\tb();\r\n\t}\r\n}\r\n"
+        );
+        // Mixed: lines not edited keep their own; an added line takes the
+        // break of the line it is added to.
+        assert_eq!(
+            edited(b"a\r\nb\nc\r\n", &[edit("b", "b\nb2"), edit("c", "c\nc2")]).unwrap(),
+            b"a\r\nb\nb2\nc\r\nc2\r\n"
+        );
+        // LF files, and files without a break, as before.
+        assert_eq!(edited(b"a\nb", &[edit("b", "b\nc")]).unwrap(), b"a\nb\nc");
+    }
+
+    #[test]
+    fn boms_and_encodings_are_written_back() {
+        // A UTF-8 BOM is kept, and does not stop a flexible match of line 1.
+        assert_eq!(
+            edited(b"\xEF\xBB\xBF  a\r\n  b\r\n", &[edit("a\nb", "c\nd")]).unwrap(),
+            b"\xEF\xBB\xBF  c\r\n  d\r\n"
+        );
+        for encoding in [TextEncoding::Utf16Le, TextEncoding::Utf16Be] {
+            let before = encoding.encode("caf\u{e9}\r\n\u{2192} x\r\n").unwrap();
+            assert_eq!(
+                edited(&before, &[edit("\u{2192} x", "\u{2192} y\n\u{1F600}")]).unwrap(),
+                encoding
+                    .encode("caf\u{e9}\r\n\u{2192} y\r\n\u{1F600}\r\n")
+                    .unwrap(),
+                "{encoding:?}"
+            );
+        }
+        assert_eq!(
+            edited(
+                b"caf\xE9 \x80\r\n",
+                &[edit("\u{20AC}", "\u{20AC}5 na\u{ef}ve")]
+            )
+            .unwrap(),
+            b"caf\xE9 \x805 na\xEFve\r\n"
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_write_back_as_it_was() {
+        let err = edited(
+            b"caf\xE9\n",
+            &[edit("caf\u{e9}", "caf\u{e9} \u{2192} \u{4E2D}")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "Windows-1252 text, which cannot hold U+2192 ('\u{2192}') on line 1, and 1 more"
+            ) && err.contains("nothing was written"),
+            "{err}"
+        );
+        let err = edited(b"\x89PNG\r\n\x1a\n\0\0", &[edit("PNG", "JPG")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("NUL bytes") && err.contains("left the file alone"),
+            "{err}"
+        );
+        let err = edited(b"\xFF\xFEa\0b", &[edit("a", "c")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not valid UTF-16LE"), "{err}");
+        let err = edited(
+            &["\u{e9}t\u{e9} ".as_bytes(), b"\xE9"].concat(),
+            &[edit("t", "T")],
+        );
+        let err = err.unwrap_err().to_string();
+        assert!(err.contains("mostly UTF-8"), "{err}");
+        // A dry run refuses too, and writes nothing when it would succeed.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"a\xE9\r\n").unwrap();
+        let err = edit_path(&f, &[edit("a", "\u{2192}")], true, 100).unwrap_err();
+        assert!(err.to_string().contains("cannot hold"), "{err}");
+        let diff = edit_path(&f, &[edit("a", "b")], true, 100).unwrap();
+        assert!(diff.contains("-a\u{e9}\n+b\u{e9}\n"), "{diff}");
+        assert_eq!(std::fs::read(&f).unwrap(), b"a\xE9\r\n");
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! read_text_file, read_file, read_media_file, read_multiple_files.
 
+use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use mcp_servers_core::content::{base64_read, file_uri};
-use mcp_servers_core::error::{ToolError, ToolResult, blocking, blocking_unless_small};
-use mcp_servers_core::fsutil;
+use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::{fsutil, work};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use rmcp::tool;
@@ -14,6 +18,7 @@ use serde::Deserialize;
 
 use super::{io_error, text_output_schema, text_result};
 use crate::FilesystemServer;
+use crate::encoding::{self, TextEncoding};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ReadTextParams {
@@ -31,6 +36,10 @@ pub struct ReadTextParams {
     /// Extension: how many lines to return from `offset` (default: to the end of the file).
     #[schemars(range(max = MAX_LINE_ARG))]
     pub limit: Option<u64>,
+    /// Extension: prefix each line with its line number in the file, right-aligned in 6 columns, then a tab (as `cat -n`); also with head, tail and offset/limit.
+    #[serde(rename = "lineNumbers", default)]
+    #[schemars(default)]
+    pub line_numbers: bool,
 }
 
 /// Largest line count or index accepted (2^53 - 1: the largest integer every
@@ -66,7 +75,7 @@ pub struct ReadMultipleParams {
 impl FilesystemServer {
     #[tool(
         title = "Read Text File",
-        description = "Read the complete contents of a file from the file system as text. Handles various text encodings and provides detailed error messages if the file cannot be read. Use this tool when you need to examine the contents of a single file. Use the 'head' parameter to read only the first N lines of a file, or the 'tail' parameter to read only the last N lines of a file; for large files use 'offset' and 'limit' to read a window of lines. Operates on the file as text regardless of extension. Only works within allowed directories.",
+        description = "Read the complete contents of a file from the file system as text. Handles various text encodings and provides detailed error messages if the file cannot be read. Use this tool when you need to examine the contents of a single file. Use the 'head' parameter to read only the first N lines of a file, or the 'tail' parameter to read only the last N lines of a file; for large files use 'offset' and 'limit' to read a window of lines. 'lineNumbers' prefixes each line with its number in the file. A file that is not UTF-8 is decoded from UTF-16 (by its byte order mark) or Windows-1252, and a second content block says which. Operates on the file as text regardless of extension. Only works within allowed directories.",
         output_schema = text_output_schema(),
         annotations(title = "Read Text File", read_only_hint = true, open_world_hint = false)
     )]
@@ -74,12 +83,19 @@ impl FilesystemServer {
         &self,
         Parameters(p): Parameters<ReadTextParams>,
     ) -> ToolResult<CallToolResult> {
-        let path = self.sandbox.resolve_existing(&p.path)?;
+        let sandbox = self.sandbox.clone();
         let max = self.config.max_read_bytes;
-        let text =
-            blocking_unless_small(fsutil::size_hint(&path), move || read_text(&path, &p, max))
-                .await?;
-        Ok(text_result(text))
+        let user_path = p.path.clone();
+        let read = file_work(&user_path, move || {
+            let path = sandbox.resolve_existing(&p.path)?;
+            read_text(&path, &p, max)
+        })
+        .await?;
+        let mut result = text_result(read.text);
+        if let Some(note) = read.note {
+            result.content.push(ContentBlock::text(note));
+        }
+        Ok(result)
     }
 
     #[tool(
@@ -108,9 +124,11 @@ impl FilesystemServer {
         &self,
         Parameters(p): Parameters<PathParams>,
     ) -> ToolResult<CallToolResult> {
-        let path = self.sandbox.resolve_existing(&p.path)?;
+        let sandbox = self.sandbox.clone();
         let max = self.config.max_media_bytes;
-        let block = blocking_unless_small(fsutil::size_hint(&path), move || {
+        let user_path = p.path.clone();
+        let block = file_work(&user_path, move || {
+            let path = sandbox.resolve_existing(&p.path)?;
             let flag = "--max-media-bytes";
             let (file, size) = open_limited(&path, max, flag)?;
             let (data, read) = base64_read(file, size, max).map_err(|e| io_error(&e, &path))?;
@@ -147,12 +165,15 @@ impl FilesystemServer {
     ) -> ToolResult<CallToolResult> {
         let sandbox = self.sandbox.clone();
         let max = self.config.max_read_bytes;
-        let text = blocking(move || {
+        let current = Arc::new(Mutex::new(p.paths.first().cloned().unwrap_or_default()));
+        let on = current.clone();
+        let text = file_work_naming(current, move || {
             let mut budget = max;
             let parts: Vec<String> = p
                 .paths
                 .iter()
                 .map(|user_path| {
+                    user_path.clone_into(&mut on.lock().unwrap_or_else(PoisonError::into_inner));
                     let read = sandbox
                         .resolve_existing(user_path)
                         .map_err(ToolError::from)
@@ -176,8 +197,25 @@ impl FilesystemServer {
     }
 }
 
-fn read_text(path: &Path, p: &ReadTextParams, max: u64) -> ToolResult<String> {
-    let io = |e: std::io::Error| io_error(&e, path);
+/// read_text_file's answer: the text, and for a file that is not UTF-8,
+/// a note saying how it was decoded (sent as a second content block, so
+/// that the first, and `structuredContent`, hold the file's text alone).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TextRead {
+    pub text: String,
+    pub note: Option<String>,
+}
+
+/// Which lines of a file a read_text_file call asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    All,
+    Head(usize),
+    Tail(usize),
+    Range { offset: usize, limit: usize },
+}
+
+fn read_text(path: &Path, p: &ReadTextParams, max: u64) -> ToolResult<TextRead> {
     let (head, tail) = (line_arg("head", p.head)?, line_arg("tail", p.tail)?);
     let (offset, limit) = (line_arg("offset", p.offset)?, line_arg("limit", p.limit)?);
     if p.head.is_some() && p.tail.is_some() {
@@ -190,38 +228,359 @@ fn read_text(path: &Path, p: &ReadTextParams, max: u64) -> ToolResult<String> {
             "Cannot combine head or tail with offset/limit; use one or the other",
         ));
     }
-    if let Some(n) = head {
-        return fsutil::read_head(path, n, max).map_err(io);
+    let lines = match (head, tail) {
+        (Some(n), _) => Lines::Head(n),
+        (_, Some(n)) => Lines::Tail(n),
+        _ if offset.is_some() || limit.is_some() => Lines::Range {
+            offset: offset.unwrap_or(0),
+            limit: limit.unwrap_or(usize::MAX),
+        },
+        _ => Lines::All,
+    };
+    let numbers = p.line_numbers;
+    if lines == Lines::All {
+        return read_whole(path, max, numbers);
     }
-    if let Some(n) = tail {
-        return fsutil::read_tail(path, n, max).map_err(io);
+    // UTF-16 is read whole to be decoded; the line readers below read
+    // UTF-8 (and its ASCII would pass for UTF-8 with NULs).
+    if starts_with_utf16_bom(path)? {
+        return read_decoded(path, lines, max, numbers, None);
     }
-    if offset.is_some() || limit.is_some() {
-        let offset = offset.unwrap_or(0);
-        let limit = limit.unwrap_or(usize::MAX);
-        let range = fsutil::read_line_range(path, offset, limit, max).map_err(io)?;
-        let mut text = range.text;
-        if range.more {
-            let next = offset + range.lines;
-            text.push_str(&format!(
-                "\n\n[lines {}-{} shown; the file continues: call again with offset={next}]",
-                range.first_line,
-                offset + range.lines
-            ));
+    match read_utf8_lines(path, lines, max, numbers) {
+        Ok(text) => Ok(TextRead { text, note: None }),
+        // Not UTF-8: decoded whole if it is text in another encoding.
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            read_decoded(path, lines, max, numbers, Some(err))
         }
-        return Ok(text);
+        Err(err) => Err(io_error(&err, path)),
     }
-    read_lossy(path, max)
+}
+
+/// The whole file: UTF-8 as it is (the official server's output, a byte
+/// order mark included), UTF-16 and Windows-1252 decoded with a note, and
+/// anything else with invalid bytes replaced by U+FFFD, as the official
+/// server does.
+fn read_whole(path: &Path, max: u64, numbers: bool) -> ToolResult<TextRead> {
+    let bytes = read_bytes_limited(path, max, "--max-read-bytes")?;
+    let (text, note) = match encoding::detect(&bytes) {
+        Ok(TextEncoding::Utf8 | TextEncoding::Utf8Bom) => (
+            String::from_utf8(bytes).unwrap_or_else(|e| lossy(e.into_bytes())),
+            None,
+        ),
+        Ok(found) => {
+            let (text, malformed) = encoding::decode(&bytes, found);
+            (text.into_owned(), Some(decoded_note(found, malformed)))
+        }
+        Err(_) => (lossy(bytes), None),
+    };
+    let text = if numbers { number_whole(&text) } else { text };
+    Ok(TextRead { text, note })
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+    }
+}
+
+/// What read_text_file says about a file it decoded.
+fn decoded_note(found: TextEncoding, malformed: bool) -> String {
+    let name = found.name();
+    if malformed {
+        format!(
+            "[decoded from {name} ({}); malformed sequences are shown as U+FFFD, so edit_file will refuse to edit this file]",
+            found.evidence()
+        )
+    } else {
+        format!(
+            "[decoded from {name} ({}); edit_file writes this file back in {name}]",
+            found.evidence()
+        )
+    }
+}
+
+/// Whether the file starts with a UTF-16 byte order mark.
+fn starts_with_utf16_bom(path: &Path) -> ToolResult<bool> {
+    let file = fsutil::open_regular_file(path).map_err(|e| io_error(&e, path))?;
+    let mut start = Vec::with_capacity(4);
+    file.take(4)
+        .read_to_end(&mut start)
+        .map_err(|e| io_error(&e, path))?;
+    Ok(matches!(
+        encoding::detect(&start),
+        Ok(TextEncoding::Utf16Le | TextEncoding::Utf16Be)
+    ))
+}
+
+/// Some lines of a UTF-8 file, read only as far as needed (core's line
+/// readers), numbered if asked; `InvalidData` if they are not UTF-8.
+fn read_utf8_lines(path: &Path, lines: Lines, max: u64, numbers: bool) -> std::io::Result<String> {
+    Ok(match lines {
+        Lines::All => unreachable!("whole files are read by read_whole"),
+        Lines::Head(n) if !numbers => fsutil::read_head(path, n, max)?,
+        Lines::Head(n) => {
+            let range = fsutil::read_line_range(path, 0, n, max)?;
+            number_lines(&range.text, 1, range.lines)
+        }
+        Lines::Tail(n) if !numbers => fsutil::read_tail(path, n, max)?,
+        Lines::Tail(n) => {
+            let text = fsutil::read_tail(path, n, max)?;
+            let total = count_lines(path)?;
+            let shown = n.min(total);
+            number_lines(&text, total - shown + 1, shown)
+        }
+        Lines::Range { offset, limit } => {
+            let range = fsutil::read_line_range(path, offset, limit, max)?;
+            let mut text = if numbers {
+                number_lines(&range.text, range.first_line, range.lines)
+            } else {
+                range.text
+            };
+            if range.more {
+                text.push_str(&more_note(offset, range.lines));
+            }
+            text
+        }
+    })
+}
+
+/// Read after lines `offset..offset + shown` (0-based) of a longer file.
+fn more_note(offset: usize, shown: usize) -> String {
+    let next = offset + shown;
+    format!(
+        "\n\n[lines {}-{next} shown; the file continues: call again with offset={next}]",
+        offset.saturating_add(1)
+    )
+}
+
+/// Lines of a file that is not UTF-8, decoded whole (within `max`) if
+/// [`encoding::detect`] knows its encoding; else `not_utf8` (the error of
+/// the UTF-8 line reader) as before.
+fn read_decoded(
+    path: &Path,
+    lines: Lines,
+    max: u64,
+    numbers: bool,
+    not_utf8: Option<std::io::Error>,
+) -> ToolResult<TextRead> {
+    let bytes = read_bytes_limited(path, max, "--max-read-bytes").map_err(|too_big| {
+        ToolError::new(format!(
+            "{too_big} (a file that is not UTF-8 is decoded whole, even for head, tail or offset/limit)"
+        ))
+    })?;
+    let found = match encoding::detect(&bytes) {
+        Ok(found) => found,
+        Err(not_text) => {
+            return Err(match not_utf8 {
+                Some(err) => io_error(&err, path),
+                None => ToolError::new(format!("{} {}", path.display(), not_text.describe())),
+            });
+        }
+    };
+    let (text, malformed) = encoding::decode(&bytes, found);
+    let text = select_lines(&text, lines, numbers);
+    // A file that turned out to be UTF-8 (rewritten since) needs no note.
+    let note = match found {
+        TextEncoding::Utf8 | TextEncoding::Utf8Bom => None,
+        _ => Some(decoded_note(found, malformed)),
+    };
+    Ok(TextRead { text, note })
+}
+
+/// The lines of `text` as core's line readers give them: split at `\n`, a
+/// `\r` before it dropped, a final `\n` starting no extra line.
+fn text_lines(text: &str) -> Vec<&str> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let (body, ended) = match text.strip_suffix('\n') {
+        Some(body) => (body, true),
+        None => (text, false),
+    };
+    let mut lines: Vec<&str> = body.split('\n').collect();
+    let last = lines.len() - 1;
+    for (index, line) in lines.iter_mut().enumerate() {
+        if index < last || ended {
+            *line = line.strip_suffix('\r').unwrap_or(line);
+        }
+    }
+    lines
+}
+
+/// [`read_utf8_lines`] on a decoded text in memory.
+fn select_lines(text: &str, lines: Lines, numbers: bool) -> String {
+    let all = text_lines(text);
+    let (first, shown, more) = match lines {
+        Lines::All => {
+            return if numbers {
+                number_whole(text)
+            } else {
+                text.to_owned()
+            };
+        }
+        Lines::Head(n) => (0, n.min(all.len()), None),
+        Lines::Tail(n) => {
+            let shown = n.min(all.len());
+            (all.len() - shown, shown, None)
+        }
+        Lines::Range { offset, limit } => {
+            let first = offset.min(all.len());
+            let shown = limit.min(all.len() - first);
+            let more = (first + shown < all.len()).then_some(offset);
+            (first, shown, more)
+        }
+    };
+    let window = all[first..first + shown].join("\n");
+    let mut out = if numbers {
+        number_lines(&window, first + 1, shown)
+    } else {
+        window
+    };
+    if let Some(offset) = more {
+        out.push_str(&more_note(offset, shown));
+    }
+    out
+}
+
+/// One numbered line: the number right-aligned in 6 columns, a tab, the line.
+fn numbered(number: usize, line: &str) -> String {
+    format!("{number:>6}\t{line}")
+}
+
+/// `count` lines joined by `\n` (so "" is one empty line if `count` is 1),
+/// numbered from `first`.
+fn number_lines(text: &str, first: usize, count: usize) -> String {
+    if count == 0 {
+        return String::new();
+    }
+    text.split('\n')
+        .enumerate()
+        .map(|(index, line)| numbered(first + index, line))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A whole text, each line numbered and otherwise unchanged (its `\r\n`,
+/// and the final newline if there is one, kept).
+fn number_whole(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8 + 8);
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        out.push_str(&numbered(index + 1, line));
+    }
+    out
+}
+
+/// Lines in the file, as core's line readers count them (a final newline
+/// starts no extra line): tail's first line number needs it, and it costs
+/// one pass over the file, stopped at the call's deadline.
+fn count_lines(path: &Path) -> std::io::Result<usize> {
+    let mut file = fsutil::open_regular_file(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut newlines, mut last) = (0usize, None);
+    loop {
+        let read = file.read(&mut buf)?;
+        if read == 0 {
+            break;
+        }
+        newlines += buf[..read].iter().filter(|&&b| b == b'\n').count();
+        last = Some(buf[read - 1]);
+        work::check().map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    Ok(newlines + usize::from(last.is_some_and(|b| b != b'\n')))
+}
+
+/// Calls abandoned at their deadline whose file system work has not
+/// returned yet: each holds a thread of the blocking pool.
+static STUCK: AtomicUsize = AtomicUsize::new(0);
+
+/// Past this many stuck calls, file work is refused at once rather than
+/// given yet another thread.
+const MAX_STUCK: usize = 64;
+
+/// How long file work may take: the call's deadline (`--max-call-seconds`),
+/// less a margin so that this answer, which names the path, comes first.
+fn file_work_budget() -> Duration {
+    let max = work::max_call_duration();
+    max.saturating_sub((max / 20).min(Duration::from_millis(250)))
+}
+
+/// Runs `work`, which resolves `path` and reads or writes it, on the
+/// blocking pool: a stat or read that never returns (a hung network or FUSE
+/// mount) then holds up neither the protocol loop nor other calls, and the
+/// call is answered by its deadline with an error naming the path.
+pub(crate) async fn file_work<T, F>(path: &str, work: F) -> ToolResult<T>
+where
+    F: FnOnce() -> ToolResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    file_work_naming(Arc::new(Mutex::new(path.to_owned())), work).await
+}
+
+/// [`file_work`] for work on several paths: `current` holds the one it is on.
+pub(crate) async fn file_work_naming<T, F>(current: Arc<Mutex<String>>, work: F) -> ToolResult<T>
+where
+    F: FnOnce() -> ToolResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    const RUNNING: u8 = 0;
+    const DONE: u8 = 1;
+    const ABANDONED: u8 = 2;
+    let name = || {
+        current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    };
+    let stuck = STUCK.load(Ordering::Relaxed);
+    if stuck >= MAX_STUCK {
+        return Err(ToolError::new(format!(
+            "{}: not tried: {stuck} earlier calls are still waiting for the file system \
+             (a hung network or FUSE mount?); try again once it answers",
+            name()
+        )));
+    }
+    /// Marks the work done when it returns (or panics); if its call was
+    /// abandoned, it is no longer stuck.
+    struct Finished(Arc<AtomicU8>);
+    impl Drop for Finished {
+        fn drop(&mut self) {
+            if self.0.swap(DONE, Ordering::AcqRel) == ABANDONED {
+                STUCK.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+    let state = Arc::new(AtomicU8::new(RUNNING));
+    let finished = Finished(state.clone());
+    let job = blocking(move || {
+        let _finished = finished;
+        work()
+    });
+    let budget = file_work_budget();
+    match tokio::time::timeout(budget, job).await {
+        Ok(result) => result,
+        Err(_) => {
+            if state
+                .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                STUCK.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(ToolError::new(format!(
+                "{}: no answer from the file system within this call's deadline ({} s, \
+                 --max-call-seconds): a hung network or FUSE mount, or more work than fits? \
+                 The call was abandoned; other calls are not held up",
+                name(),
+                work::max_call_duration().as_secs(),
+            )))
+        }
+    }
 }
 
 /// The whole file as text, invalid UTF-8 replaced by U+FFFD (as the official
 /// server does), refused above `max` bytes.
 pub(crate) fn read_lossy(path: &Path, max: u64) -> ToolResult<String> {
-    let bytes = read_bytes_limited(path, max, "--max-read-bytes")?;
-    Ok(match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
-    })
+    Ok(lossy(read_bytes_limited(path, max, "--max-read-bytes")?))
 }
 
 /// A regular file's bytes, refused above `max` bytes (`flag` raises it).
@@ -292,6 +651,173 @@ mod tests {
         assert_eq!(mime_for(Path::new("x.mp3")), "audio/mpeg");
         assert_eq!(mime_for(Path::new("x.bin")), "application/octet-stream");
         assert_eq!(mime_for(Path::new("noext")), "application/octet-stream");
+    }
+
+    fn params(path: &Path) -> ReadTextParams {
+        ReadTextParams {
+            path: path.display().to_string(),
+            head: None,
+            tail: None,
+            offset: None,
+            limit: None,
+            line_numbers: false,
+        }
+    }
+
+    #[test]
+    fn numbers_are_the_lines_real_numbers() {
+        let ten: String = (1..=10).map(|i| format!("l{i}\n")).collect();
+        assert_eq!(
+            select_lines(&ten, Lines::Tail(3), true),
+            "     8\tl8\n     9\tl9\n    10\tl10"
+        );
+        assert_eq!(
+            select_lines(&ten, Lines::Head(2), true),
+            "     1\tl1\n     2\tl2"
+        );
+        assert_eq!(
+            select_lines(
+                &ten,
+                Lines::Range {
+                    offset: 4,
+                    limit: 2
+                },
+                true
+            ),
+            "     5\tl5\n     6\tl6\n\n[lines 5-6 shown; the file continues: call again with offset=6]"
+        );
+        assert_eq!(select_lines("", Lines::Tail(3), true), "");
+        assert_eq!(select_lines("\n", Lines::Head(3), true), "     1\t");
+        // A whole text keeps its line breaks and final newline.
+        assert_eq!(number_whole("a\r\n\nb"), "     1\ta\r\n     2\t\n     3\tb");
+        assert_eq!(number_whole("a\n"), "     1\ta\n");
+        assert_eq!(number_whole(""), "");
+        assert_eq!(numbered(1234567, "x"), "1234567\tx");
+    }
+
+    /// In-memory selection (decoded files) and core's streaming line readers
+    /// (UTF-8 files) agree on every text and window.
+    #[test]
+    fn decoded_and_streamed_line_windows_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        let texts = [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\r\nb\r\n",
+            "a\nb",
+            "a\r",
+            "a\r\n\r\n",
+            "\n\nx\n\n",
+            "l1\nl2\nl3\nl4\nl5\n",
+        ];
+        for text in texts {
+            std::fs::write(&f, text).unwrap();
+            let mut windows = vec![];
+            for n in [0, 1, 2, 3, 7] {
+                windows.push(Lines::Head(n));
+                windows.push(Lines::Tail(n));
+                for offset in [0, 1, 2, 6] {
+                    windows.push(Lines::Range { offset, limit: n });
+                }
+                windows.push(Lines::Range {
+                    offset: n,
+                    limit: usize::MAX,
+                });
+            }
+            for lines in windows {
+                for numbers in [false, true] {
+                    let streamed = read_utf8_lines(&f, lines, 1 << 20, numbers).unwrap();
+                    assert_eq!(
+                        select_lines(text, lines, numbers),
+                        streamed,
+                        "{text:?} {lines:?} numbers: {numbers}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_encodings_are_decoded_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        let text = "caf\u{e9}\r\n\u{2192} two\r\nthree\r\n";
+        for encoding in [TextEncoding::Utf16Le, TextEncoding::Utf16Be] {
+            std::fs::write(&f, encoding.encode(text).unwrap()).unwrap();
+            let whole = read_text(&f, &params(&f), 1 << 20).unwrap();
+            assert_eq!(whole.text, text);
+            let note = whole.note.unwrap();
+            assert!(
+                note.contains(encoding.name()) && note.contains("byte order mark"),
+                "{note}"
+            );
+            let tail = read_text(
+                &f,
+                &ReadTextParams {
+                    tail: Some(2),
+                    line_numbers: true,
+                    ..params(&f)
+                },
+                1 << 20,
+            )
+            .unwrap();
+            assert_eq!(tail.text, "     2\t\u{2192} two\n     3\tthree");
+            assert!(tail.note.is_some());
+        }
+        std::fs::write(&f, b"na\xEFve\n\x93quoted\x94\n").unwrap();
+        let head = read_text(
+            &f,
+            &ReadTextParams {
+                head: Some(1),
+                ..params(&f)
+            },
+            100,
+        )
+        .unwrap();
+        // Its first line is ASCII-free but Windows-1252: read whole, decoded.
+        assert_eq!(head.text, "na\u{ef}ve");
+        assert!(head.note.unwrap().contains("Windows-1252"));
+        let whole = read_text(&f, &params(&f), 100).unwrap();
+        assert_eq!(whole.text, "na\u{ef}ve\n\u{201c}quoted\u{201d}\n");
+        // Binary: whole reads as the official server (U+FFFD), no note;
+        // line windows refused as before.
+        std::fs::write(&f, b"\x89PNG\r\n\0\xff").unwrap();
+        let whole = read_text(&f, &params(&f), 100).unwrap();
+        assert_eq!(
+            whole,
+            TextRead {
+                text: "\u{fffd}PNG\r\n\0\u{fffd}".into(),
+                note: None
+            }
+        );
+        let err = read_text(
+            &f,
+            &ReadTextParams {
+                head: Some(1),
+                ..params(&f)
+            },
+            100,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        // Malformed UTF-16 is read with U+FFFD, and the note says edit_file refuses.
+        std::fs::write(&f, b"\xFF\xFEa\0b").unwrap();
+        let odd = read_text(&f, &params(&f), 100).unwrap();
+        assert_eq!(odd.text, "a\u{fffd}");
+        assert!(odd.note.unwrap().contains("refuse"));
+        // UTF-8 files are read as before: a BOM is kept, no note.
+        std::fs::write(&f, b"\xEF\xBB\xBFx\n").unwrap();
+        let bom = read_text(&f, &params(&f), 100).unwrap();
+        assert_eq!(
+            bom,
+            TextRead {
+                text: "\u{feff}x\n".into(),
+                note: None
+            }
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mcp_servers_core::error::{ToolError, ToolResult};
 use mcp_servers_core::fsutil;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -12,9 +14,10 @@ use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::read::PathParams;
+use super::read::{PathParams, file_work, file_work_naming, read_bytes_limited};
 use super::{io_error, text_output_schema, text_result};
 use crate::FilesystemServer;
+use crate::encoding::{self, LineBreaks, TextEncoding};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct WriteParams {
@@ -22,6 +25,37 @@ pub struct WriteParams {
     pub path: String,
     /// The complete new content of the file.
     pub content: String,
+    /// Extension: the encoding to write the content in (default "utf-8"); the UTF-16 ones and "utf-8-bom" start with a byte order mark; "keep" is the existing file's (UTF-8 for a new file). Characters the encoding cannot hold are refused.
+    pub encoding: Option<EncodingArg>,
+    /// Extension: the line endings to write (default: as in content); "keep" is the existing file's when all its line breaks are alike, else as in content.
+    #[serde(rename = "lineEndings")]
+    pub line_endings: Option<LineEndingsArg>,
+}
+
+/// write_file's `encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum EncodingArg {
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "utf-8-bom")]
+    Utf8Bom,
+    #[serde(rename = "utf-16le")]
+    Utf16Le,
+    #[serde(rename = "utf-16be")]
+    Utf16Be,
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+    #[serde(rename = "keep")]
+    Keep,
+}
+
+/// write_file's `lineEndings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LineEndingsArg {
+    Lf,
+    Crlf,
+    Keep,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -36,7 +70,7 @@ pub struct MoveParams {
 impl FilesystemServer {
     #[tool(
         title = "Write File",
-        description = "Create a new file or completely overwrite an existing file with new content. Use with caution as it will overwrite existing files without warning. Handles text content with proper encoding. The write is atomic (a crash never leaves a half-written file) and never follows a symbolic link out of the allowed directories. Only works within allowed directories.",
+        description = "Create a new file or completely overwrite an existing file with new content. Use with caution as it will overwrite existing files without warning. Handles text content with proper encoding; 'encoding' and 'lineEndings' choose the file's encoding and line endings, or keep the existing file's. The write is atomic (a crash never leaves a half-written file) and never follows a symbolic link out of the allowed directories. Only works within allowed directories.",
         output_schema = text_output_schema(),
         annotations(title = "Write File", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
@@ -44,12 +78,25 @@ impl FilesystemServer {
         &self,
         Parameters(p): Parameters<WriteParams>,
     ) -> ToolResult<CallToolResult> {
-        let path = self.sandbox.resolve_for_write(&p.path)?;
-        blocking(move || {
-            fsutil::atomic_write(&path, p.content.as_bytes()).map_err(|e| io_error(&e, &path))
+        let sandbox = self.sandbox.clone();
+        let max = self.config.max_read_bytes;
+        let user_path = p.path.clone();
+        let written = file_work(&user_path, move || {
+            let path = sandbox.resolve_for_write(&p.path)?;
+            if p.encoding.is_none() && p.line_endings.is_none() {
+                // The official server's write: the content as UTF-8, as is.
+                fsutil::atomic_write(&path, p.content.as_bytes())
+                    .map_err(|e| io_error(&e, &path))?;
+                return Ok(String::new());
+            }
+            let (bytes, how) = encode_for_write(&path, &p, max)?;
+            fsutil::atomic_write(&path, &bytes).map_err(|e| io_error(&e, &path))?;
+            Ok(how)
         })
         .await?;
-        Ok(text_result(format!("Successfully wrote to {}", p.path)))
+        Ok(text_result(format!(
+            "Successfully wrote to {user_path}{written}"
+        )))
     }
 
     #[tool(
@@ -62,9 +109,10 @@ impl FilesystemServer {
         &self,
         Parameters(p): Parameters<PathParams>,
     ) -> ToolResult<CallToolResult> {
-        let path = self.sandbox.resolve_for_create_dir(&p.path)?;
         let sandbox = self.sandbox.clone();
-        blocking(move || {
+        let user_path = p.path.clone();
+        file_work(&user_path, move || {
+            let path = sandbox.resolve_for_create_dir(&p.path)?;
             fs::create_dir_all(&path).map_err(|e| io_error(&e, &path))?;
             // A directory swapped for a symlink while we created it would
             // have taken us outside: check where we ended up.
@@ -79,8 +127,7 @@ impl FilesystemServer {
         })
         .await?;
         Ok(text_result(format!(
-            "Successfully created directory {}",
-            p.path
+            "Successfully created directory {user_path}"
         )))
     }
 
@@ -94,21 +141,90 @@ impl FilesystemServer {
         &self,
         Parameters(p): Parameters<MoveParams>,
     ) -> ToolResult<CallToolResult> {
-        let source = self.sandbox.resolve_existing(&p.source)?;
-        let destination = self.sandbox.resolve_for_write(&p.destination)?;
-        let roots = self.sandbox.roots();
-        if roots.iter().any(|r| r == &source) {
-            return Err(ToolError::new(format!(
-                "Refusing to move {}: it is an allowed directory itself",
-                source.display()
-            )));
-        }
-        blocking(move || move_path(&source, &destination)).await?;
+        let sandbox = self.sandbox.clone();
+        let current = Arc::new(Mutex::new(p.source.clone()));
+        let on = current.clone();
+        let (source_arg, destination_arg) = (p.source.clone(), p.destination.clone());
+        file_work_naming(current, move || {
+            let source = sandbox.resolve_existing(&source_arg)?;
+            destination_arg.clone_into(&mut on.lock().unwrap_or_else(PoisonError::into_inner));
+            let destination = sandbox.resolve_for_write(&destination_arg)?;
+            let roots = sandbox.roots();
+            if roots.iter().any(|r| r == &source) {
+                return Err(ToolError::new(format!(
+                    "Refusing to move {}: it is an allowed directory itself",
+                    source.display()
+                )));
+            }
+            move_path(&source, &destination)
+        })
+        .await?;
         Ok(text_result(format!(
             "Successfully moved {} to {}",
             p.source, p.destination
         )))
     }
+}
+
+/// write_file's content in the encoding and line endings asked for, and
+/// what they were (" as UTF-16LE with CRLF line endings").
+fn encode_for_write(path: &Path, p: &WriteParams, max: u64) -> ToolResult<(Vec<u8>, String)> {
+    let keep =
+        p.encoding == Some(EncodingArg::Keep) || p.line_endings == Some(LineEndingsArg::Keep);
+    // The existing file's encoding and line breaks, for "keep".
+    let existing = match fs::symlink_metadata(path) {
+        Ok(meta) if keep && meta.is_file() => {
+            let bytes = read_bytes_limited(path, max, "--max-read-bytes")?;
+            let found = encoding::detect(&bytes).map_err(|not_text| {
+                ToolError::new(format!(
+                    "{} {}, so its encoding and line endings cannot be kept; nothing was written",
+                    path.display(),
+                    not_text.describe()
+                ))
+            })?;
+            let (text, _) = encoding::decode(&bytes, found);
+            Some((found, LineBreaks::new(&text).counts()))
+        }
+        _ => None,
+    };
+    let target = match p.encoding.unwrap_or(EncodingArg::Utf8) {
+        EncodingArg::Utf8 => TextEncoding::Utf8,
+        EncodingArg::Utf8Bom => TextEncoding::Utf8Bom,
+        EncodingArg::Utf16Le => TextEncoding::Utf16Le,
+        EncodingArg::Utf16Be => TextEncoding::Utf16Be,
+        EncodingArg::Windows1252 => TextEncoding::Windows1252,
+        EncodingArg::Keep => existing.map_or(TextEncoding::Utf8, |(found, _)| found),
+    };
+    let crlf = match p.line_endings {
+        None => None,
+        Some(LineEndingsArg::Lf) => Some(false),
+        Some(LineEndingsArg::Crlf) => Some(true),
+        Some(LineEndingsArg::Keep) => match existing.map(|(_, counts)| counts) {
+            Some((crlf, 0)) if crlf > 0 => Some(true),
+            Some((0, lf)) if lf > 0 => Some(false),
+            _ => None,
+        },
+    };
+    let content = match crlf {
+        None => std::borrow::Cow::Borrowed(p.content.as_str()),
+        Some(false) => p.content.replace("\r\n", "\n").into(),
+        Some(true) => p.content.replace("\r\n", "\n").replace('\n', "\r\n").into(),
+    };
+    let bytes = target.encode(&content).map_err(|unmappable| {
+        ToolError::new(format!(
+            "{} cannot hold {} of the content; nothing was written to {}. \
+             Use another encoding (utf-8 holds every character)",
+            target.name(),
+            unmappable.describe(),
+            path.display()
+        ))
+    })?;
+    let endings = match crlf {
+        None => "",
+        Some(true) => " with CRLF line endings",
+        Some(false) => " with LF line endings",
+    };
+    Ok((bytes, format!(" as {}{endings}", target.name())))
 }
 
 /// Renames `source` to `destination`, failing if the destination exists;
