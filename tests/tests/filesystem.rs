@@ -175,7 +175,7 @@ async fn tools_have_titles_annotations_schemas_and_camel_case_arguments() {
         hints("move_file"),
         (Some(false), Some(true), Some(false), Some(false))
     );
-    assert_eq!(tools.len(), 15);
+    assert_eq!(tools.len(), 16);
 
     let props = |n: &str| {
         by_name(n).input_schema["properties"]

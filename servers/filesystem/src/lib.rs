@@ -34,7 +34,13 @@ pub const DEFAULT_MAX_RESULTS: usize = 10_000;
 pub const DEFAULT_MAX_TREE_ENTRIES: usize = 50_000;
 
 /// The tools that change the file system, removed by `--read-only`.
-pub const WRITE_TOOLS: [&str; 4] = ["write_file", "edit_file", "create_directory", "move_file"];
+pub const WRITE_TOOLS: [&str; 5] = [
+    "write_file",
+    "edit_file",
+    "create_directory",
+    "move_file",
+    "copy_file",
+];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -171,6 +177,7 @@ impl FilesystemServer {
             + Self::info_router()
             + Self::write_router()
             + Self::edit_router()
+            + Self::copy_router()
     }
 }
 

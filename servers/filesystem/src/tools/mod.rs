@@ -6,6 +6,7 @@
 //! the official SDKs reject a result whose tool declares an output schema but
 //! carries no structured content.
 
+pub mod copy;
 pub mod edit;
 pub mod info;
 pub mod list;

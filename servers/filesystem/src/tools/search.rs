@@ -6,7 +6,7 @@ use std::path::{Component, Path};
 use std::sync::Arc;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use mcp_servers_core::error::{ToolError, ToolResult, blocking};
+use mcp_servers_core::error::{ToolError, ToolResult};
 use mcp_servers_core::progress::Progress;
 use mcp_servers_core::sandbox::PathSandbox;
 use rmcp::handler::server::wrapper::Parameters;
@@ -16,7 +16,7 @@ use rmcp::{RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::read::read_bytes_limited;
+use super::read::{file_work, read_bytes_limited};
 use super::{text_output_schema, text_result};
 use crate::FilesystemServer;
 
@@ -31,10 +31,51 @@ pub struct SearchFilesParams {
     #[serde(default)]
     #[schemars(default)]
     pub exclude_patterns: Vec<String>,
+    /// Extension: skip what .gitignore, .ignore and .git/info/exclude ignore, and .git folders (default: false, as the official server).
+    #[serde(default)]
+    #[schemars(default)]
+    pub respect_gitignore: bool,
+    /// Extension: include entries whose name starts with a dot (default: true, as the official server).
+    #[serde(default = "default_true")]
+    #[schemars(default = "default_true")]
+    pub include_hidden: bool,
 }
 
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
+}
+
+/// The walk of every tool that filters by .gitignore or hides dot files
+/// (`search_file_contents`; `search_files`, `directory_tree` and
+/// `list_directory` with `respectGitignore` or `includeHidden: false`): the
+/// `ignore` crate's rules (.gitignore, .ignore, .git/info/exclude, and those
+/// of parent directories, whether or not in a git repository; never the
+/// user's global excludes), symlinks listed but never followed, each
+/// directory's entries in byte order of their names. The root (depth 0) is
+/// always yielded. `.git` itself is the caller's to skip (see [`is_git_dir`]).
+pub fn filtered_walk(
+    root: &Path,
+    respect_gitignore: bool,
+    include_hidden: bool,
+) -> ignore::WalkBuilder {
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .hidden(!include_hidden)
+        .follow_links(false)
+        .git_ignore(respect_gitignore)
+        .git_global(false)
+        .git_exclude(respect_gitignore)
+        .ignore(respect_gitignore)
+        .parents(respect_gitignore)
+        .require_git(false)
+        .sort_by_file_name(|a, b| a.cmp(b));
+    builder
+}
+
+/// Whether a walked entry below the root is a `.git` folder (or file, as in
+/// worktrees and submodules): what git never lists.
+pub fn is_git_dir(entry: &ignore::DirEntry) -> bool {
+    entry.depth() > 0 && entry.file_name() == ".git"
 }
 
 /// Longest glob accepted, in bytes: no path is longer (a 64 MiB glob took
@@ -147,7 +188,7 @@ fn allowed(entry_path: &Path, is_symlink: bool, sandbox: &PathSandbox) -> bool {
 impl FilesystemServer {
     #[tool(
         title = "Search Files",
-        description = "Recursively search for files and directories matching a pattern. The patterns should be glob-style patterns that match paths relative to the working directory. Use pattern like '*.ext' to match files in current directory, and '**/*.ext' to match files in all subdirectories. Returns full paths to all matching items, one per line, or 'No matches found'. Great for finding files when you don't know their exact location. Symbolic links are not followed; results are capped at the server's limit, with a note saying so. Only searches within allowed directories.",
+        description = "Recursively search for files and directories matching a pattern. The patterns should be glob-style patterns that match paths relative to the working directory. Use pattern like '*.ext' to match files in current directory, and '**/*.ext' to match files in all subdirectories. Returns full paths to all matching items, one per line, or 'No matches found'. Great for finding files when you don't know their exact location. Symbolic links are not followed; results are capped at the server's limit, with a note saying so. Set respectGitignore to skip what .gitignore ignores, includeHidden false to skip dot files. Only searches within allowed directories.",
         output_schema = text_output_schema(),
         annotations(title = "Search Files", read_only_hint = true, open_world_hint = false)
     )]
@@ -156,38 +197,40 @@ impl FilesystemServer {
         Parameters(p): Parameters<SearchFilesParams>,
         context: RequestContext<RoleServer>,
     ) -> ToolResult<CallToolResult> {
-        let root = self.sandbox.resolve_existing(&p.path)?;
         let pattern = build_globs(std::slice::from_ref(&p.pattern), "pattern")?;
         let excludes = build_globs(&p.exclude_patterns, "excludePatterns")?;
         let sandbox = self.sandbox.clone();
         let max = self.config.max_results;
         let progress = Progress::from_context(&context);
         let walker = progress.clone();
-        let result = blocking(move || {
+        let path = p.path.clone();
+        let result = file_work(&p.path, move || {
+            let root = sandbox.resolve_existing(&path)?;
             let mut results = Vec::new();
             let mut truncated = false;
             let mut seen = 0usize;
-            let mut it = walkdir::WalkDir::new(&root)
-                .min_depth(1)
-                .follow_links(false)
-                .sort_by_file_name()
-                .into_iter();
-            while let Some(entry) = it.next() {
+            let mut builder = filtered_walk(&root, p.respect_gitignore, p.include_hidden);
+            let skip_git = p.respect_gitignore;
+            let top = root.clone();
+            // An excluded directory is not searched.
+            builder.filter_entry(move |entry| {
+                entry.depth() == 0
+                    || !((skip_git && is_git_dir(entry))
+                        || (!excludes.is_empty()
+                            && excludes.is_match(relative_slash(&top, entry.path()))))
+            });
+            for entry in builder.build() {
                 walker.check()?;
                 let Ok(entry) = entry else { continue };
-                seen += 1;
-                walker.report(seen as f64, None, Some("entries searched"));
-                let rel = relative_slash(&root, entry.path());
-                if excludes.is_match(&rel) {
-                    if entry.file_type().is_dir() {
-                        it.skip_current_dir();
-                    }
+                if entry.depth() == 0 {
                     continue;
                 }
+                seen += 1;
+                walker.report(seen as f64, None, Some("entries searched"));
                 if !allowed(entry.path(), entry.path_is_symlink(), &sandbox) {
                     continue;
                 }
-                if pattern.is_match(&rel) {
+                if pattern.is_match(relative_slash(&root, entry.path())) {
                     if results.len() >= max {
                         truncated = true;
                         break;
@@ -230,7 +273,6 @@ impl FilesystemServer {
                 p.pattern.len()
             )));
         }
-        let root = self.sandbox.resolve_existing(&p.path)?;
         let source = if p.regex {
             p.pattern.clone()
         } else {
@@ -262,7 +304,9 @@ impl FilesystemServer {
         let max_file = self.config.max_read_bytes;
         let progress = Progress::from_context(&context);
         let walker = progress.clone();
-        let result = blocking(move || {
+        let path = p.path.clone();
+        let result = file_work(&p.path, move || {
+            let root = sandbox.resolve_existing(&path)?;
             let search = ContentSearch {
                 root: &root,
                 re: &re,
@@ -296,17 +340,7 @@ struct ContentSearch<'a> {
 
 impl ContentSearch<'_> {
     fn run(&self, respect_gitignore: bool) -> ToolResult<String> {
-        let mut builder = ignore::WalkBuilder::new(self.root);
-        builder
-            .hidden(false)
-            .follow_links(false)
-            .git_ignore(respect_gitignore)
-            .git_global(false)
-            .git_exclude(respect_gitignore)
-            .ignore(respect_gitignore)
-            .parents(respect_gitignore)
-            .require_git(false)
-            .sort_by_file_name(|a, b| a.cmp(b));
+        let mut builder = filtered_walk(self.root, respect_gitignore, true);
         let root = self.root.to_path_buf();
         let exclude = self.exclude.clone();
         builder.filter_entry(move |entry| {
