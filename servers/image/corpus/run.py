@@ -236,7 +236,13 @@ def recipes():
         "progressive", 85, subsampling=2, progressive=True, optimize=True)
     add("p_pillow_422_optimized_803x411_q85", ("photo", 803, 411, 1104), "pillow", "422",
         "optimized", 85, subsampling=1, optimize=True)
-    # 12. jpegtran's lossless rewrites of a cjpeg baseline 4:2:0 file (3)
+    # 12. sizes a multiple of 16: the largest width of each reduced path is
+    # the reduced size itself, so the server's output is its raw decode (4)
+    cj("r_text_grey_1024x768_q85", ("text", 1024, 768, 1301), "grey", "baseline", 85)
+    cj("r_text_444_1024x768_q90", ("text", 1024, 768, 1302), "444", "baseline", 90)
+    cj("r_444_1024x768_q90", ("photo", 1024, 768, 1303), "444", "baseline", 90)
+    cj("r_420_1024x768_q90", ("photo", 1024, 768, 1304), "420", "baseline", 90)
+    # 13. jpegtran's lossless rewrites of a cjpeg baseline 4:2:0 file (3)
     base = ("photo", 803, 411, 1201)
     for name, layout, targs in [("j_420_to_progressive_803x411", "progressive", ["-progressive"]),
                                 ("j_420_to_restart2_803x411", "restart", ["-restart", "2"]),
@@ -303,29 +309,35 @@ def tool_versions():
 
 
 def build_corpus(work, needed, log):
-    """Writes the `needed` recipes' files under work/corpus. Files are kept
-    while the recipes, the generators and the tool versions are unchanged
-    (the STAMP file holds their hash); otherwise the corpus is rebuilt."""
+    """Writes the `needed` recipes' files under work/corpus. The corpus is
+    rebuilt when the generators or the tool versions change (STAMP holds
+    their hash), a file when its recipe changes (NAME.recipe beside it)."""
     corpus = work / "corpus"
     code = "".join(inspect.getsource(f) for f in
                    (photo, text, checker, make_source, exif_app1, splice_exif, build_one))
-    stamp = hashlib.sha256(json.dumps([VERSION, recipes(), tool_versions(), code],
+    stamp = hashlib.sha256(json.dumps([VERSION, tool_versions(), code],
                                       sort_keys=True).encode()).hexdigest()
     stamp_file = corpus / "STAMP"
     if corpus.exists() and (not stamp_file.exists() or stamp_file.read_text() != stamp):
         shutil.rmtree(corpus)
     corpus.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(stamp)
-    missing = [r for r in needed if not (corpus / (r["name"] + ".jpg")).exists()]
+
+    def current(r):
+        side = corpus / (r["name"] + ".recipe")
+        return ((corpus / (r["name"] + ".jpg")).exists() and side.exists()
+                and side.read_text() == json.dumps(r, sort_keys=True))
+
+    missing = [r for r in needed if not current(r)]
     if not missing:
         return corpus
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for r in missing:
-            dst = corpus / (r["name"] + ".jpg")
             part = corpus / (r["name"] + ".part")
             build_one(r, part, Path(tmp))
-            part.rename(dst)
+            part.rename(corpus / (r["name"] + ".jpg"))
+            (corpus / (r["name"] + ".recipe")).write_text(json.dumps(r, sort_keys=True))
     log(f"corpus: made {len(missing)} files in {time.time() - t0:.1f} s -> {corpus}")
     return corpus
 
@@ -352,8 +364,52 @@ def dct_scale(w, h, hint):
     return 8
 
 
+def jpeg_layout(data):
+    """(SOF marker, [(h, v) per component]) from a JPEG's frame header."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            pos += 1
+            continue
+        marker = data[pos + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+            pos += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE,
+                      0xCF):
+            n = data[pos + 9]
+            comps = [(data[pos + 11 + 3 * i] >> 4, data[pos + 11 + 3 * i] & 15)
+                     for i in range(n)]
+            return marker, comps
+        pos += 2 + length
+    return None, []
+
+
+# The server's choice of DCT scale for a target, by version (--rule):
+#   covering: the strongest scale that covers the target (b7b6c34 .. c0e77f3).
+#   weaker-420: the same, but one scale weaker (1/2 becomes full size) for
+#     files subsampled both ways (4:2:0, 4:1:0) that jpeg-decoder scales, not
+#     ours (progressive, sampling factors above 2) (82c8636, Layout::scaled_here
+#     and chroma_subsampled_both_ways).
+RULES = ("covering", "weaker-420")
+
+
+def rule_scale(rule, covering, layout):
+    if rule == "covering" or covering == 8:
+        return covering
+    sof, comps = layout
+    scaled_here = (sof in (0xC0, 0xC1) and len(comps) in (1, 3)
+                   and all(1 <= h <= 2 and 1 <= v <= 2 for h, v in comps))
+    hmax = max((h for h, _ in comps), default=1)
+    vmax = max((v for _, v in comps), default=1)
+    both_ways = len(comps) >= 3 and any(h and v and hmax // h >= 2 and vmax // v >= 2
+                                         for h, v in comps)
+    return covering * 2 if both_ways and not scaled_here else covering
+
+
 def plan(w, h, orientation):
-    """(scale, target width, target size) for the server's path for each width."""
+    """(covering scale, target size) for each target width."""
     swapped = orientation in SWAPS
     ow, oh = (h, w) if swapped else (w, h)
 
@@ -365,11 +421,11 @@ def plan(w, h, orientation):
     return ow, oh, path
 
 
-def choose_widths(w, h, orientation, extra=()):
+def choose_widths(w, h, orientation, extra=(), rule="covering", layout=(None, [])):
     """Target widths so that every decode path the size allows runs: a full
     decode (about 0.7 of the width), the largest width decoded at 1/2, at
     1/4 and at 1/8 (hardest: the partial last block is most of a pixel), and
-    a thumbnail width at 1/8."""
+    a thumbnail width at 1/8 (all by the covering rule)."""
     ow, oh, path = plan(w, h, orientation)
     by_scale = {}
     for width in range(ow, 0, -1):
@@ -393,7 +449,9 @@ def choose_widths(w, h, orientation, extra=()):
         if p not in seen:
             seen.add(p)
             out.append(p)
-    return [(p, *path(p)) for p in out]
+    # Widths come from the covering rule (the same requests for every
+    # binary); the scale the binary then decodes at from its own rule.
+    return [(p, rule_scale(rule, path(p)[0], layout), path(p)[1]) for p in out]
 
 
 PATH_NAME = {8: "full", 4: "1/2", 2: "1/4", 1: "1/8"}
@@ -538,8 +596,9 @@ def run(args):
                 full = im.size
             orientation = r["exif"] or 1
             refs = {}
-            ref_full = None
-            for width, scale, size in choose_widths(*full, orientation, r.get("widths", ())):
+            layout = jpeg_layout(path.read_bytes()[:65536])
+            for width, scale, size in choose_widths(*full, orientation, r.get("widths", ()),
+                                                    args.rule, layout):
                 ops = ([{"op": "auto_orient"}] if r["exif"] else []) + [
                     {"op": "resize", "width": width}]
                 entry = dict(file=r["name"], sampling=r["sampling"], layout=r["layout"],
@@ -555,11 +614,10 @@ def run(args):
                         got.load()
                     entry["got"] = list(got.size)
                     entry["size_ok"] = got.size == size
-                    if scale not in refs:
-                        refs[scale] = djpeg(path, scale, tmp)
-                    if 8 not in refs:
-                        refs[8] = djpeg(path, 8, tmp)
                     if entry["size_ok"]:
+                        for c in {scale, 8}:
+                            if c not in refs:
+                                refs[c] = djpeg(path, c, tmp)
                         ref = reference(refs[scale], full, scale, orientation, size)
                         entry["psnr"] = round(psnr(got, ref), 3)
                         if scale != 8:
@@ -581,7 +639,7 @@ def run(args):
             if (n + 1) % 10 == 0 or n + 1 == len(rs):
                 log(f"{n + 1}/{len(rs)} files, {len(results)} calls, {time.time() - t0:.0f} s")
         server.close()
-    report = dict(binary=str(binary), label=args.label or git_describe(binary),
+    report = dict(binary=str(binary), label=args.label or git_describe(binary), rule=args.rule,
                   tools=tool_versions(), quick=bool(args.quick), seconds=round(time.time() - t0),
                   files=len(rs), recipes={r["name"]: recipe_text(r) for r in rs},
                   results=results)
@@ -618,9 +676,28 @@ def recipe_text(r):
 SAMPLING_ORDER = ["444", "422", "420", "440", "411", "grey", "410", "441", "rgb"]
 LAYOUT_ORDER = ["baseline", "progressive", "restart", "optimized", "separate-scans"]
 PATH_ORDER = ["full", "1/2", "1/4", "1/8"]
+SCALE_OF = {"full": 8, "1/2": 4, "1/4": 2, "1/8": 1}
 
 
-def groups(results):
+def tiny(e):
+    return max(e["full"]) < 64
+
+
+def decoder_only(e):
+    """The resize after a reduced decode is the identity: the output is the
+    server's decode itself (the size a multiple of 8 / scale, the target the
+    reduced size)."""
+    s = SCALE_OF[e["path"]]
+    w, h = e["full"]
+    if s == 8 or (w * s) % 8 or (h * s) % 8:
+        return False
+    dims = (w * s // 8, h * s // 8)
+    if e.get("exif") in SWAPS:
+        dims = dims[::-1]
+    return tuple(e["expected"]) == dims
+
+
+def groups():
     """(section, class name, predicate) for every row of the tables."""
     rows = []
     for s in SAMPLING_ORDER:
@@ -629,27 +706,35 @@ def groups(results):
         rows.append(("layout", lay, lambda e, lay=lay: e["layout"] == lay))
     for p in PATH_ORDER:
         rows.append(("path", p, lambda e, p=p: e["path"] == p))
-    rows.append(("kind", "photo-like, full", lambda e: e["kind"] == "photo" and e["path"] == "full"))
-    rows.append(("kind", "photo-like, reduced (1/2, 1/4, 1/8)",
-                 lambda e: e["kind"] == "photo" and e["path"] != "full"))
-    rows.append(("kind", "text-like", lambda e: e["kind"] == "text"))
-    rows.append(("kind", "checkerboards", lambda e: e["kind"] == "checker"))
-    rows.append(("kind", "EXIF-oriented (auto_orient first)", lambda e: bool(e["exif"])))
-    rows.append(("kind", "4:2:0 red/blue checker 333x250 q95 -> 41 px (1/8)",
-                 lambda e: e["file"] == "c_checker_420_333x250_q95" and e["width"] == 41))
-    rows.append(("all", "all", lambda e: True))
+    photo_ = lambda e: e["kind"] == "photo" and not tiny(e)  # noqa: E731
+    rows += [
+        ("kind", "photo-like, full", lambda e: photo_(e) and e["path"] == "full"),
+        ("kind", "photo-like, reduced (1/2, 1/4, 1/8)",
+         lambda e: photo_(e) and e["path"] != "full"),
+        ("kind", "photo-like 4:2:0, reduced",
+         lambda e: photo_(e) and e["path"] != "full" and e["sampling"] == "420"),
+        ("kind", "photo-like, not 4:2:0, reduced",
+         lambda e: photo_(e) and e["path"] != "full" and e["sampling"] != "420"),
+        ("kind", "tiny (< 64 px)", tiny),
+        ("kind", "text-like", lambda e: e["kind"] == "text"),
+        ("kind", "checkerboards", lambda e: e["kind"] == "checker"),
+        ("kind", "EXIF-oriented (auto_orient first)", lambda e: bool(e["exif"])),
+        ("kind", "decoder only (reduced, no resize after)", decoder_only),
+        ("kind", "4:2:0 red/blue checker 333x250 q95 -> 41 px (1/8)",
+         lambda e: e["file"] == "c_checker_420_333x250_q95" and e["width"] == 41),
+        ("all", "all", lambda e: True),
+    ]
     return rows
 
 
-def stats(entries):
-    vals = [e["psnr"] for e in entries if e.get("psnr") is not None]
+def stats(entries, field="psnr"):
+    vals = [e[field] for e in entries if e.get(field) is not None]
     bad = sum(1 for e in entries if not e.get("size_ok") and "error" not in e)
     errs = sum(1 for e in entries if "error" in e)
     files = len({e["file"] for e in entries})
-    if not vals:
-        return dict(files=files, calls=len(entries), median=None, worst=None, bad=bad, errs=errs)
-    return dict(files=files, calls=len(entries), median=statistics.median(vals), worst=min(vals),
-                bad=bad, errs=errs)
+    return dict(files=files, calls=len(entries), bad=bad, errs=errs,
+                median=statistics.median(vals) if vals else None,
+                worst=min(vals) if vals else None)
 
 
 def fmt(v):
@@ -658,65 +743,123 @@ def fmt(v):
     return "identical" if v >= 100 else f"{v:.2f}"
 
 
-def markdown(reports):
-    """The tables for one report, or before/after for two."""
-    two = len(reports) == 2
+def table(heads, rows):
+    return (["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+            + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def markdown(reports, names=None):
+    """The tables for one report, or side by side for several (named
+    `names`, default before/after for two): the last is "after"."""
+    two = len(reports) >= 2
+    names = names or (["before", "after"] if len(reports) == 2 else
+                      [str(i + 1) for i in range(len(reports))])
+    cols = lambda what: [f"{what} {n}" for n in names] if two else [what]  # noqa: E731
+    slash = " / ".join(names)
     lines = []
     heads = ["class", "files", "calls"]
     if two:
-        heads += ["median dB before", "median dB after", "worst dB before", "worst dB after",
-                  "size mismatches before / after", "errors before / after"]
+        heads += cols("median dB") + cols("worst dB") + [f"size mismatches {slash}",
+                                                         f"errors {slash}"]
     else:
         heads += ["median dB", "worst dB", "size mismatches", "errors"]
-    section = None
-    for sec, name, pred in groups(None):
-        if sec != section:
-            section = sec
-            lines += ["", f"By {sec}:" if sec not in ("all",) else "Overall:", "",
-                      "| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    sections = {}
+    for sec, name, pred in groups():
         st = [stats([e for e in r["results"] if pred(e)]) for r in reports]
         if all(s["calls"] == 0 for s in st):
             continue
         row = [name, str(st[-1]["files"]), str(st[-1]["calls"])]
         if two:
-            row += [fmt(st[0]["median"]), fmt(st[1]["median"]), fmt(st[0]["worst"]),
-                    fmt(st[1]["worst"]), f"{st[0]['bad']} / {st[1]['bad']}",
-                    f"{st[0]['errs']} / {st[1]['errs']}"]
+            row += [fmt(x["median"]) for x in st] + [fmt(x["worst"]) for x in st]
+            row += [" / ".join(str(x["bad"]) for x in st), " / ".join(str(x["errs"]) for x in st)]
         else:
             row += [fmt(st[0]["median"]), fmt(st[0]["worst"]), str(st[0]["bad"]),
                     str(st[0]["errs"])]
-        lines.append("| " + " | ".join(row) + " |")
+        sections.setdefault(sec, []).append(row)
+    titles = {"sampling": "By sampling", "layout": "By layout", "path": "By decode path",
+              "kind": "By content and case", "all": "Overall"}
+    for sec, rows in sections.items():
+        lines += ["", f"{titles[sec]} (PSNR against djpeg at the server's scale):", ""]
+        lines += table(heads, rows)
+
+    # sampling x path: medians and worst, before -> after
+    for what in ("median", "worst"):
+        lines += ["", f"Sampling x path, {what} dB" + (f" ({' -> '.join(names)})" if two else "")
+                  + ":", ""]
+        rows = []
+        for smp in SAMPLING_ORDER:
+            row = [smp]
+            for p in PATH_ORDER:
+                st = [stats([e for e in r["results"]
+                             if e["sampling"] == smp and e["path"] == p and not tiny(e)])
+                      for r in reports]
+                row.append(" -> ".join(fmt(x[what]) for x in st))
+            if any(c != "-" and c != "- -> -" for c in row[1:]):
+                rows.append(row)
+        lines += table(["sampling (files >= 64 px)"] + PATH_ORDER, rows)
+
+    # reduced paths against the full-size reference
+    lines += ["", "Reduced paths against the full-size reference (djpeg at full size, Lanczos "
+              "to the same size): what the shrink-on-load costs, next to what it costs "
+              "libjpeg-turbo (djpeg's own scaled decode, resized the same way):", ""]
+    h = ["class", "calls"]
+    h += cols("median dB")
+    h += ["median dB djpeg scaled"]
+    h += cols("worst dB")
+    h += ["worst dB djpeg scaled"]
+    rows = []
+    for name, pred in [(p, lambda e, p=p: e["path"] == p) for p in PATH_ORDER[1:]] + [
+            ("photo-like (>= 64 px), reduced",
+             lambda e: e["kind"] == "photo" and not tiny(e) and e["path"] != "full"),
+            ("photo-like 4:2:0, reduced", lambda e: e["kind"] == "photo" and not tiny(e)
+             and e["path"] != "full" and e["sampling"] == "420"),
+            ("text-like, reduced", lambda e: e["kind"] == "text" and e["path"] != "full"),
+            ("checkerboards, reduced", lambda e: e["kind"] == "checker" and e["path"] != "full")]:
+        st = [stats([e for e in r["results"] if pred(e)], "psnr_vs_full_ref") for r in reports]
+        dj = stats([e for e in reports[-1]["results"] if pred(e)], "ref_scaled_vs_full_ref")
+        row = [name, str(st[-1]["calls"])]
+        row += [fmt(x["median"]) for x in st] + [fmt(dj["median"])]
+        row += [fmt(x["worst"]) for x in st] + [fmt(dj["worst"])]
+        rows.append(row)
+    lines += table(h, rows)
+
     last = reports[-1]
     recipes_ = {}
     for r in reports:
         recipes_.update(r.get("recipes", {}))
     key = lambda e: (e["file"], e["width"])  # noqa: E731
-    first = {key(e): e for e in reports[0]["results"]}
     worst = sorted((e for e in last["results"] if e.get("psnr") is not None),
-                   key=lambda e: e["psnr"])[:15]
-    lines += ["", "Worst calls" + (" (after)" if two else "") + ":", ""]
-    h = ["file", "path", "size", "dB vs djpeg at that scale", "dB vs djpeg full size"]
-    if two:
-        h.insert(3, "dB before")
-    lines += ["| " + " | ".join(h) + " |", "|" + "---|" * len(h)]
+                   key=lambda e: e["psnr"])[:20]
+    lines += ["", "Worst calls" + (f" ({names[-1]})" if two else "") + ":", ""]
+    h = ["file", "path", "size"] + [f"dB {n}" for n in names[:-1]] + [
+        "dB vs djpeg at that scale", "dB vs djpeg full size", "djpeg scaled vs full size"]
+    rows = []
     for e in worst:
         row = [e["file"], e["path"], "{}x{} -> {}x{}".format(*e["full"], *e["expected"])]
-        if two:
-            row.append(fmt(first.get(key(e), {}).get("psnr")))
-        row += [fmt(e["psnr"]), fmt(e.get("psnr_vs_full_ref"))]
-        lines.append("| " + " | ".join(row) + " |")
+        for r in reports[:-1]:
+            row.append(fmt(next((x.get("psnr") for x in r["results"] if key(x) == key(e)),
+                                None)))
+        row += [fmt(e["psnr"]), fmt(e.get("psnr_vs_full_ref")),
+                fmt(e.get("ref_scaled_vs_full_ref"))]
+        rows.append(row)
+    lines += table(h, rows)
     problems = [e for e in last["results"] if not e.get("size_ok") or "error" in e]
-    if two:
+    for prev, pname in zip(reports[:-1], names[:-1]):
+        first = {key(e): e for e in prev["results"]}
         regressions = [e for e in last["results"] if e.get("psnr") is not None
                        and first.get(key(e), {}).get("psnr") is not None
                        and e["psnr"] < first[key(e)]["psnr"] - 0.5]
+        lines += ["", f"Worse in {names[-1]} than in {pname} by more than 0.5 dB: "
+                  + (str(len(regressions)) if regressions else "none")]
         if regressions:
-            lines += ["", "Worse after than before by more than 0.5 dB:", ""]
+            lines.append("")
             for e in sorted(regressions, key=lambda e: e["psnr"] - first[key(e)]["psnr"]):
                 lines.append(f"- {e['file']} to {e['width']} px ({e['path']}): "
                              f"{fmt(first[key(e)]['psnr'])} -> {fmt(e['psnr'])} dB")
+    lines += ["", "Size mismatches and errors" + (f" ({names[-1]})" if two else "") + ": "
+              + (str(len(problems)) if problems else "none")]
     if problems:
-        lines += ["", "Size mismatches and errors" + (" (after)" if two else "") + ":", ""]
+        lines.append("")
         for e in problems:
             what = e.get("error") or "got {}x{}, expected {}x{}".format(*e.get("got", [0, 0]),
                                                                          *e["expected"])
@@ -736,8 +879,13 @@ def main():
     ap.add_argument("--only", help="comma-separated substrings of file names to run")
     ap.add_argument("--label", help="what the binary is (default: git describe of its checkout)")
     ap.add_argument("--keep", action="store_true", help="keep the server's PNG outputs")
-    ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
-                    help="print the before/after markdown tables of two --out files")
+    ap.add_argument("--rule", choices=RULES, default=RULES[-1],
+                    help="how the binary chooses its DCT scale (see RULES; default: the "
+                         "newest, weaker-420; use covering for b7b6c34 to c0e77f3)")
+    ap.add_argument("--compare", nargs="+", metavar="JSON",
+                    help="print the markdown tables of --out files side by side (two: "
+                         "before and after; more: named by --names)")
+    ap.add_argument("--names", help="comma-separated column names for --compare")
     ap.add_argument("--list", action="store_true", help="print the corpus recipes")
     args = ap.parse_args()
     if args.list:
@@ -747,8 +895,12 @@ def main():
         return
     if args.compare:
         reports = [json.loads(Path(p).read_text()) for p in args.compare]
-        print(f"before: {reports[0]['label']}, after: {reports[1]['label']}\n")
-        print(markdown(reports))
+        names = args.names.split(",") if args.names else None
+        shown = names or (["before", "after"] if len(reports) == 2 else
+                          [str(i + 1) for i in range(len(reports))])
+        print(", ".join(f"{n}: {r['label']} (rule {r.get('rule', 'covering')})"
+                        for n, r in zip(shown, reports)) + "\n")
+        print(markdown(reports, names))
         return
     run(args)
 
