@@ -20,6 +20,16 @@ pub enum TransportKind {
     Http,
 }
 
+/// How log lines on stderr are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, fields, the current span's
+    /// fields such as `trace_id`), for log pipelines.
+    Json,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Transport to serve on.
@@ -108,6 +118,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MCP_LOG_LEVEL")]
     pub log_level: Option<String>,
 
+    /// Log line format on stderr: `text`, or `json` (one object per line).
+    #[arg(long, value_enum, default_value = "text", env = "MCP_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default; any
+    /// transport, stdio included). No auth: bind it where only the scraper
+    /// reaches.
+    #[arg(long, env = "MCP_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// PEM certificate chain: serve HTTPS (needs the `tls` cargo feature).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -159,6 +179,8 @@ impl Default for ServeArgs {
             enable_tools: Vec::new(),
             disable_tools: Vec::new(),
             log_level: None,
+            log_format: LogFormat::Text,
+            metrics_listen: None,
             tls_cert: None,
             tls_key: None,
         }
@@ -223,6 +245,27 @@ mod tests {
         assert_eq!(cli.serve.transport, TransportKind::Stdio);
         assert!(cli.serve.listen.ip().is_loopback());
         assert_eq!(cli.serve.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+        assert_eq!(cli.serve.log_format, LogFormat::Text);
+        assert_eq!(cli.serve.metrics_listen, None);
+    }
+
+    #[test]
+    fn log_format_and_metrics_address_parse() {
+        let cli = TestCli::try_parse_from([
+            "x",
+            "--log-format",
+            "json",
+            "--metrics-listen",
+            "0.0.0.0:9090",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.log_format, LogFormat::Json);
+        assert_eq!(
+            cli.serve.metrics_listen,
+            Some("0.0.0.0:9090".parse().unwrap())
+        );
+        assert!(TestCli::try_parse_from(["x", "--log-format", "xml"]).is_err());
+        assert!(TestCli::try_parse_from(["x", "--metrics-listen", "nowhere"]).is_err());
     }
 
     #[test]

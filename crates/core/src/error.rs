@@ -19,6 +19,9 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
+use tracing::Instrument as _;
+
+use crate::metrics::Outcome;
 
 /// A tool failure, shown to the model as an `isError` result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +104,13 @@ where
     T: Send + 'static,
 {
     let limits = crate::work::current();
-    match tokio::task::spawn_blocking(move || crate::work::enter(limits, f)).await {
+    // The call's span (its trace ids) follows the work onto the pool.
+    let span = tracing::Span::current();
+    let work = move || {
+        let _entered = span.enter();
+        crate::work::enter(limits, f)
+    };
+    match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(join) if join.is_panic() => Err(panic_error(join.into_panic().as_ref())),
         Err(join) => Err(ToolError::new(format!("the task was cancelled: {join}"))),
@@ -131,14 +140,60 @@ where
 /// Dispatches a `tools/call` through `router`, answering a panic with an error
 /// result and an unknown tool with a JSON-RPC error that names it. The call
 /// runs under its [`crate::work`] limits: past the deadline its token is
-/// cancelled (so its loops stop) and it is answered with an error.
+/// cancelled (so its loops stop) and it is answered with an error. It runs
+/// in a `tool_call` span that continues the request's `_meta.traceparent`
+/// ([`crate::trace`]), and is counted in [`crate::metrics`].
 pub async fn call_tool_guarded<S: Send + Sync + 'static>(
     router: &ToolRouter<S>,
     service: &S,
     request: CallToolRequestParams,
-    mut context: RequestContext<RoleServer>,
+    context: RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, ErrorData> {
-    if !router.has_route(&request.name) || router.get(&request.name).is_none() {
+    let known = router.has_route(&request.name) && router.get(&request.name).is_some();
+    // Labels and span fields name only the router's tools.
+    let tool = if known {
+        request.name.as_ref()
+    } else {
+        crate::metrics::UNKNOWN_TOOL
+    };
+    let traceparent = context
+        .meta
+        .get_traceparent()
+        .or_else(|| request.meta.as_ref().and_then(|m| m.get_traceparent()));
+    let span = crate::trace::call_span(tool, traceparent);
+    let metric = crate::metrics::call_started(tool);
+    let start = std::time::Instant::now();
+    let client_ct = context.ct.clone();
+    let answer = dispatch(router, service, request, context, known)
+        .instrument(span.clone())
+        .await;
+    let outcome = match &answer {
+        _ if client_ct.is_cancelled() => Outcome::Cancelled,
+        Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+            Outcome::ToolError
+        }
+        Ok(_) => Outcome::Ok,
+        Err(_) => Outcome::ProtocolError,
+    };
+    span.in_scope(|| {
+        tracing::info!(
+            outcome = outcome.as_str(),
+            latency_us = start.elapsed().as_micros() as u64,
+            "tool call"
+        );
+    });
+    metric.finish(outcome);
+    answer
+}
+
+async fn dispatch<S: Send + Sync + 'static>(
+    router: &ToolRouter<S>,
+    service: &S,
+    request: CallToolRequestParams,
+    mut context: RequestContext<RoleServer>,
+    known: bool,
+) -> Result<CallToolResponse, ErrorData> {
+    if !known {
         let available: Vec<_> = router.list_all().into_iter().map(|t| t.name).collect();
         return Err(ErrorData::invalid_params(
             format!(

@@ -76,7 +76,7 @@ impl RootsArgs {
     pub fn resolve(&self, serve: &ServeArgs, dirs: &[PathBuf]) -> RootsPolicy {
         let policy = self.policy(serve.transport);
         if let Some(note) = startup_note(policy, self.roots.is_none(), dirs) {
-            eprintln!("{note}");
+            crate::serve::stderr_line(serve.log_format, "WARN", &note);
         }
         policy
     }

@@ -24,6 +24,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use super::sessions::ReapingSessionManager;
 use crate::cli::ServeArgs;
 use crate::heap::{self, HeapTrimmer};
+use crate::metrics::{self, Refusal as Reason};
 
 /// How long shutdown waits for in-flight requests before closing streams.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -129,7 +130,9 @@ where
     #[cfg(not(feature = "tls"))]
     let scheme = "http";
     // The one line tests and scripts wait for: where the server listens.
-    eprintln!("mcp: listening on {scheme}://{local}/mcp (legacy SSE: {scheme}://{local}/sse)");
+    super::announce(&format!(
+        "mcp: listening on {scheme}://{local}/mcp (legacy SSE: {scheme}://{local}/sse)"
+    ));
     tracing::info!(%local, "listening");
 
     let drain_ct = ct.clone();
@@ -273,13 +276,25 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     }))
 }
 
-/// Counts requests in flight (for a graceful drain) and logs each one.
+/// Counts requests in flight (for a graceful drain) and logs each one;
+/// with metrics on, counts the body bytes in and out.
 async fn track_and_log(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let start = Instant::now();
     state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let counting = metrics::enabled();
+    let req = if counting {
+        req.map(|body| super::metrics::counted(body, metrics::http_bytes_in))
+    } else {
+        req
+    };
     let response = next.run(req).await;
+    let response = if counting {
+        response.map(|body| super::metrics::counted(body, metrics::http_bytes_out))
+    } else {
+        response
+    };
     if state.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
         state.idle.notify_waiters();
     }
@@ -326,7 +341,11 @@ async fn too_large_as_json_rpc(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    metrics::refused(Reason::Size);
+    if is_json {
         return response;
     }
     let refusal = super::message::Refusal::new(
@@ -388,6 +407,7 @@ const SESSIONS_FULL_RETRY_S: u64 = 5;
 
 /// The answer to a new session when `max` are alive.
 pub(super) fn sessions_full(max: usize) -> Response {
+    metrics::refused(Reason::SessionsLimit);
     let mut response = json_error(
         StatusCode::SERVICE_UNAVAILABLE,
         &format!(
@@ -414,6 +434,7 @@ async fn require_auth(State(state): State<Arc<AppState>>, req: Request, next: Ne
     if req.method() == Method::OPTIONS || constant_time_eq(presented, token.as_bytes()) {
         return next.run(req).await;
     }
+    metrics::refused(Reason::Auth);
     let mut response = json_error(
         StatusCode::UNAUTHORIZED,
         "Unauthorized: send the server's token as 'Authorization: Bearer <token>'",
@@ -441,6 +462,7 @@ async fn check_host_and_origin(
             .unwrap_or("");
         if !host_allowed(host, allowed) {
             tracing::warn!(host, "rejected: Host not allowed");
+            metrics::refused(Reason::Host);
             return json_error(
                 StatusCode::FORBIDDEN,
                 &format!("Forbidden: Host '{host}' is not allowed (see --allowed-host)"),
@@ -451,6 +473,7 @@ async fn check_host_and_origin(
         let origin = origin.to_str().unwrap_or("");
         if !origin_allowed(origin, &state.options.allowed_origins) {
             tracing::warn!(origin, "rejected: Origin not allowed");
+            metrics::refused(Reason::Origin);
             return json_error(
                 StatusCode::FORBIDDEN,
                 &format!("Forbidden: Origin '{origin}' is not allowed (see --allowed-origin)"),

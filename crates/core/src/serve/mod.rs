@@ -1,14 +1,15 @@
 //! Runs a server on the transport chosen on the command line.
 //!
-//! `run` owns process setup: logging to stderr, the tokio runtime (a
-//! current-thread runtime for stdio, where a cross-thread wake-up per message
-//! would dominate a round trip; a multi-thread one for HTTP), signals, and
-//! the exit code.
+//! `run` owns process setup: logging to stderr (text or JSON lines), the
+//! tokio runtime (a current-thread runtime for stdio, where a cross-thread
+//! wake-up per message would dominate a round trip; a multi-thread one for
+//! HTTP), the metrics listener, signals, and the exit code.
 
 mod frame;
 mod http;
 mod listen;
 mod message;
+mod metrics;
 mod post_check;
 mod sessions;
 mod sse;
@@ -17,10 +18,11 @@ mod stdio;
 mod tls;
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use rmcp::ServerHandler;
 
-use crate::cli::{ServeArgs, TransportKind};
+use crate::cli::{LogFormat, ServeArgs, TransportKind};
 use crate::heap::{self, HeapTrimmer};
 
 pub use http::{HttpOptions, router as http_router};
@@ -61,6 +63,11 @@ where
         .stack_size(crate::work::WORKER_STACK_BYTES)
         .spawn(move || {
             let result = runtime.block_on(async move {
+                if let Some(addr) = args.metrics_listen {
+                    let info = make().get_info().server_info;
+                    crate::metrics::enable(&info.name, &info.version);
+                    metrics::start(addr).await?;
+                }
                 match args.transport {
                     TransportKind::Stdio => serve_stdio(make(), &args).await,
                     TransportKind::Http => http::serve(make, &args).await,
@@ -78,8 +85,12 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            if LOG_FORMAT.get() == Some(&LogFormat::Json) {
+                stderr_line(LogFormat::Json, "ERROR", &format!("error: {e:#}"));
+            } else {
+                tracing::error!("{e:#}");
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -105,6 +116,7 @@ pub async fn serve_stdio<S: ServerHandler>(server: S, args: &ServeArgs) -> anyho
                 return;
             }
         };
+        let _live = crate::metrics::session(crate::metrics::Transport::Stdio);
         let quit = running.waiting().await;
         tracing::info!("session ended: {quit:?}");
     };
@@ -144,6 +156,38 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The log format chosen at start-up.
+static LOG_FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// A line scripts and tests wait for ("listening on ..."), written to
+/// stderr whatever the log filter, in the log format chosen.
+pub(crate) fn announce(message: &str) {
+    let format = LOG_FORMAT.get().copied().unwrap_or(LogFormat::Text);
+    stderr_line(format, "INFO", message);
+}
+
+/// One line on stderr outside the log filter (start-up notes, the ready
+/// line, the fatal error): as it is with text logs, as a JSON object shaped
+/// like the other log lines (`level` as tracing writes it, e.g. `WARN`)
+/// with `--log-format json`, so a log pipeline reads every line.
+pub(crate) fn stderr_line(format: LogFormat, level: &str, message: &str) {
+    if format == LogFormat::Text {
+        eprintln!("{message}");
+        return;
+    }
+    use tracing_subscriber::fmt::format::Writer;
+    use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+    let mut timestamp = String::new();
+    let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
+    let line = serde_json::json!({
+        "timestamp": timestamp,
+        "level": level,
+        "message": message,
+        "target": "mcp",
+    });
+    eprintln!("{line}");
+}
+
 /// Logs go to stderr only: stdout belongs to the protocol in stdio mode.
 fn init_logging(args: &ServeArgs) {
     use tracing_subscriber::EnvFilter;
@@ -158,10 +202,22 @@ fn init_logging(args: &ServeArgs) {
         .or_else(|| std::env::var("RUST_LOG").ok().map(EnvFilter::try_new))
         .and_then(Result::ok)
         .unwrap_or_else(|| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let _ = LOG_FORMAT.set(args.log_format);
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .try_init(),
+        // One object per line: the event's fields at the top level, the
+        // current span's (tool, trace_id, span_id...) under "span".
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }

@@ -22,6 +22,7 @@ use futures::StreamExt;
 use rmcp::model::JsonRpcMessage;
 
 use super::message::{Parsed, Refusal};
+use crate::metrics::{self, Refusal as Reason};
 
 /// (session id, request id as JSON text) of every request in progress.
 #[derive(Debug, Default)]
@@ -55,7 +56,9 @@ pub(super) async fn check_post(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     if req.method() != Method::POST || !is_json {
-        return next.run(req).await;
+        let response = next.run(req).await;
+        count_rmcp_refusal(response.status());
+        return response;
     }
     let session = req
         .headers()
@@ -80,6 +83,7 @@ pub(super) async fn check_post(
                     "the request body was not received within {} s (--read-timeout)",
                     read_timeout.as_secs()
                 );
+                metrics::refused(Reason::ReadTimeout);
                 return refusal_response(
                     StatusCode::REQUEST_TIMEOUT,
                     &Refusal::new(None, -32600, message),
@@ -89,6 +93,7 @@ pub(super) async fn check_post(
     let mut in_flight = None;
     match super::message::parse(&bytes) {
         Parsed::Refused(refusal) => {
+            metrics::refused(Reason::Malformed);
             // A request whose params are wrong is answered like any other
             // request; what cannot be read as a request is a bad one.
             let status = if refusal.code == -32602 {
@@ -110,6 +115,7 @@ pub(super) async fn check_post(
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(key.clone());
                 if !fresh {
+                    metrics::refused(Reason::DuplicateId);
                     let refusal = Refusal::new(
                         Some(&id),
                         -32600,
@@ -127,6 +133,7 @@ pub(super) async fn check_post(
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
+    count_rmcp_refusal(response.status());
     if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         let refusal = Refusal::new(
             None,
@@ -146,6 +153,14 @@ pub(super) async fn check_post(
             });
             Response::from_parts(parts, Body::from_stream(stream))
         }
+    }
+}
+
+/// rmcp's own refusals of what is not an MCP request: a body that is not
+/// JSON (415), an Accept header without the types MCP needs (406).
+fn count_rmcp_refusal(status: StatusCode) {
+    if status == StatusCode::UNSUPPORTED_MEDIA_TYPE || status == StatusCode::NOT_ACCEPTABLE {
+        metrics::refused(Reason::Malformed);
     }
 }
 

@@ -52,6 +52,7 @@ impl ReapingSessionManager {
                 id,
                 manager: Arc::downgrade(&self.inner),
                 trimmer: self.trimmer.clone(),
+                _live: crate::metrics::session(crate::metrics::Transport::StreamableHttp),
             }),
         }
     }
@@ -68,6 +69,8 @@ struct SessionEnd {
     id: SessionId,
     manager: Weak<LocalSessionManager>,
     trimmer: Arc<HeapTrimmer>,
+    /// Counted in `mcp_sessions_active` until the session ends.
+    _live: crate::metrics::SessionGuard,
 }
 
 impl Drop for SessionTransport {

@@ -105,6 +105,7 @@ impl Transport<RoleServer> for ChannelTransport {
 struct SessionGuard {
     id: String,
     sessions: Sessions,
+    _live: crate::metrics::SessionGuard,
 }
 
 impl Drop for SessionGuard {
@@ -155,6 +156,7 @@ where
     let guard = SessionGuard {
         id: id.clone(),
         sessions: state.sessions.clone(),
+        _live: crate::metrics::session(crate::metrics::Transport::Sse),
     };
     let stream = event_stream(id, guard, session_ct, from_server);
     Sse::new(stream)
@@ -237,6 +239,7 @@ where
             return (StatusCode::ACCEPTED, "Accepted").into_response();
         }
         Parsed::Refused(refusal) => {
+            crate::metrics::refused(crate::metrics::Refusal::Malformed);
             return refusal_response(StatusCode::BAD_REQUEST, &refusal);
         }
     };

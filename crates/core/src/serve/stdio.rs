@@ -258,6 +258,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
             limit = self.max_line,
             "message over the size limit"
         );
+        crate::metrics::refused(crate::metrics::Refusal::Size);
         self.refuse(&Refusal::new(
             id.as_deref(),
             -32600,
@@ -285,6 +286,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
             }
             Parsed::Refused(refusal) => {
                 tracing::debug!("refused: {}", refusal.message);
+                crate::metrics::refused(crate::metrics::Refusal::Malformed);
                 self.refuse(&refusal);
                 None
             }
@@ -300,6 +302,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioTransport<R> {
                 if !self.in_progress.insert(req.id.clone()) {
                     let id = serde_json::to_string(&req.id).unwrap_or_else(|_| "null".into());
                     tracing::warn!(%id, "request id reused while in progress");
+                    crate::metrics::refused(crate::metrics::Refusal::DuplicateId);
                     self.refuse(&Refusal::new(
                         Some(&id),
                         -32600,
