@@ -237,8 +237,7 @@ async fn http_metrics_count_calls_latency_sessions_bytes_and_refusals() {
 
     let after = scrape_until(&url, "the unknown tool's call", |m| {
         m.samples
-            .get(&calls(s, "unknown", "protocol_error"))
-            .is_some()
+            .contains_key(&calls(s, "unknown", "protocol_error"))
     })
     .await;
     assert_eq!(after.get(&calls(s, "echo", "ok")), 1.0);
