@@ -262,11 +262,15 @@ fn read_text(path: &Path, p: &ReadTextParams, max: u64) -> ToolResult<TextRead> 
 /// server does.
 fn read_whole(path: &Path, max: u64, numbers: bool) -> ToolResult<TextRead> {
     let bytes = read_bytes_limited(path, max, "--max-read-bytes")?;
+    let bytes = match String::from_utf8(bytes) {
+        Ok(text) => {
+            let text = if numbers { number_whole(&text) } else { text };
+            return Ok(TextRead { text, note: None });
+        }
+        Err(err) => err.into_bytes(),
+    };
     let (text, note) = match encoding::detect(&bytes) {
-        Ok(TextEncoding::Utf8 | TextEncoding::Utf8Bom) => (
-            String::from_utf8(bytes).unwrap_or_else(|e| lossy(e.into_bytes())),
-            None,
-        ),
+        Ok(TextEncoding::Utf8 | TextEncoding::Utf8Bom) => (lossy(bytes), None),
         Ok(found) => {
             let (text, malformed) = encoding::decode(&bytes, found);
             (text.into_owned(), Some(decoded_note(found, malformed)))
