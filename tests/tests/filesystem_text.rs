@@ -576,6 +576,19 @@ async fn read_text_file_line_numbers_with_head_tail_and_ranges() {
 async fn write_file_encoding_and_line_endings_are_optional() {
     let fx = Fixture::new();
     let client = fx.client().await;
+    // Optional enums, inlined (no `$ref` for clients to follow).
+    let tools = client.list_all_tools().await.unwrap();
+    let schema = &tools
+        .iter()
+        .find(|t| t.name == "write_file")
+        .unwrap()
+        .input_schema;
+    assert!(!schema.contains_key("$defs"), "{schema:?}");
+    assert_eq!(
+        schema["properties"]["lineEndings"]["enum"],
+        json!(["lf", "crlf", "keep", null])
+    );
+    assert_eq!(schema["required"], json!(["path", "content"]));
     // Default: the content as UTF-8, as is, and the official message.
     let path = fx.p("plain.txt");
     assert_eq!(

@@ -32,8 +32,10 @@ pub struct WriteParams {
     pub line_endings: Option<LineEndingsArg>,
 }
 
-/// write_file's `encoding`.
+/// write_file's `encoding` (inlined in the schema: some clients do not
+/// follow `$ref`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(inline)]
 pub enum EncodingArg {
     #[serde(rename = "utf-8")]
     Utf8,
@@ -49,8 +51,9 @@ pub enum EncodingArg {
     Keep,
 }
 
-/// write_file's `lineEndings`.
+/// write_file's `lineEndings` (inlined in the schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(inline)]
 #[serde(rename_all = "lowercase")]
 pub enum LineEndingsArg {
     Lf,
