@@ -824,6 +824,57 @@ mod tests {
         );
     }
 
+    /// Work that never returns (a hung mount, simulated by a gate that
+    /// stays shut) is answered by the deadline naming its path; past
+    /// [`MAX_STUCK`] such calls, file work is refused at once; once the file
+    /// system answers, the threads are counted free again.
+    #[tokio::test]
+    async fn hung_work_is_abandoned_at_the_deadline_and_capped() {
+        work::set_max_call_seconds(1);
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let names: Vec<String> = (0..MAX_STUCK).map(|i| format!("/mnt/hung/{i}")).collect();
+        let hung = names.iter().map(|name| {
+            let gate = gate.clone();
+            file_work(name, move || {
+                let (open, opened) = &*gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = opened.wait(open).unwrap();
+                }
+                Ok(())
+            })
+        });
+        let answers = futures::future::join_all(hung).await;
+        for (i, answer) in answers.into_iter().enumerate() {
+            let err = answer.unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("/mnt/hung/{i}: no answer from the file system"))
+                    && err.contains("1 s, --max-call-seconds"),
+                "{err}"
+            );
+        }
+        assert_eq!(STUCK.load(Ordering::Relaxed), MAX_STUCK);
+        let refused = file_work("/mnt/other", || Ok(())).await.unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .starts_with("/mnt/other: not tried: 64 earlier calls"),
+            "{refused}"
+        );
+        // The mount answers: every stuck thread returns and is counted off.
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        let freed = tokio::time::timeout(Duration::from_secs(30), async {
+            while STUCK.load(Ordering::Relaxed) > 0 {
+                tokio::task::yield_now().await;
+            }
+        });
+        freed
+            .await
+            .expect("stuck threads are counted off when they return");
+        assert_eq!(file_work("/mnt/other", || Ok(7)).await.unwrap(), 7);
+    }
+
     #[test]
     fn lossy_reads_and_limits() {
         let dir = tempfile::tempdir().unwrap();
