@@ -1,10 +1,9 @@
 //! list_directory, list_directory_with_sizes, directory_tree.
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -510,8 +509,15 @@ fn push_json_string(out: &mut String, s: &str) {
 
 /// One entry of a directory, as the tree needs it.
 struct Item {
-    name: OsString,
+    /// As shown: invalid UTF-8 replaced, as the official server does.
+    name: String,
+    /// The real name, when it is not UTF-8.
+    raw: Option<OsString>,
     is_dir: bool,
+    /// Listed (not hidden nor excluded); decided by [`frame`].
+    keep: bool,
+    /// Descended into (its listing read ahead); decided by [`frame`].
+    descend: bool,
 }
 
 /// A directory's entries, not following symlinks, in the order of
@@ -519,95 +525,96 @@ struct Item {
 /// entry.
 fn read_items(dir: &Path) -> ToolResult<Vec<Item>> {
     let mut items = Vec::new();
+    let mut all_utf8 = true;
     for entry in fs::read_dir(dir).map_err(|e| io_error(&e, dir))? {
         let entry = entry.map_err(|e| io_error(&e, dir))?;
         let ft = entry.file_type().map_err(|e| io_error(&e, &entry.path()))?;
+        let (name, raw) = match entry.file_name().into_string() {
+            Ok(name) => (name, None),
+            Err(raw) => {
+                all_utf8 = false;
+                (raw.to_string_lossy().into_owned(), Some(raw))
+            }
+        };
         items.push(Item {
-            name: entry.file_name(),
+            name,
+            raw,
             is_dir: ft.is_dir(),
+            keep: true,
+            descend: false,
         });
     }
-    items.sort_by(|a, b| {
-        a.name
-            .to_string_lossy()
-            .as_bytes()
-            .cmp(b.name.to_string_lossy().as_bytes())
-    });
+    if all_utf8 {
+        // Names in a directory differ: no ties to keep in order.
+        items.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    } else {
+        // Two names may look the same once made UTF-8: keep them in
+        // read order, as the listing does.
+        items.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     Ok(items)
-}
-
-/// An entry of a directory being listed, with the walk's decisions made.
-struct Listed {
-    name: OsString,
-    is_dir: bool,
-    /// Not left out (hidden or excluded).
-    keep: bool,
-    /// The listing of this directory, read ahead, when it is descended into.
-    job: Option<usize>,
-    /// Its path then.
-    path: Option<PathBuf>,
-    /// Its path relative to the root, with `/`, when there are excludes.
-    rel: String,
 }
 
 /// A directory being listed.
 struct Frame {
-    items: std::vec::IntoIter<Listed>,
+    items: std::vec::IntoIter<Item>,
     /// Depth of its entries (1: the root's).
     depth: usize,
+    /// The directories among them that are descended into, in order: the
+    /// id of their listing (read ahead), their path, and their path
+    /// relative to the root, with `/` (when there are excludes).
+    descents: VecDeque<(usize, PathBuf, String)>,
 }
 
 /// Decides which of a directory's entries are listed and descended into,
 /// and queues those directories to be read ahead.
 fn frame(
-    items: Vec<Item>,
+    mut items: Vec<Item>,
     dir: &Path,
     dir_rel: &str,
     depth: usize,
     options: &TreeOptions,
     prefetch: &Prefetch,
 ) -> Frame {
-    let mut listed = Vec::with_capacity(items.len());
-    let mut to_read = Vec::new();
-    for item in items {
-        let hidden = !options.include_hidden && item.name.as_bytes().first() == Some(&b'.');
-        let (keep, rel) = if hidden {
-            (false, String::new())
-        } else if options.excludes.is_empty() {
-            (true, String::new())
-        } else {
-            let name = item.name.to_string_lossy();
-            let rel = if dir_rel.is_empty() {
-                name.into_owned()
-            } else {
-                format!("{dir_rel}/{name}")
-            };
-            (!options.excludes.is_match(&rel), rel)
-        };
-        let path = (keep && item.is_dir && depth < options.max_depth).then(|| {
-            let path = dir.join(&item.name);
-            to_read.push(path.clone());
-            path
-        });
-        listed.push(Listed {
-            name: item.name,
-            is_dir: item.is_dir,
-            keep,
-            job: None,
-            path,
-            rel,
-        });
-    }
-    if !to_read.is_empty() {
-        let first = prefetch.submit(to_read);
-        let descended = listed.iter_mut().filter(|e| e.path.is_some());
-        for (id, entry) in (first..).zip(descended) {
-            entry.job = Some(id);
+    let filtering = !options.include_hidden || !options.excludes.is_empty();
+    let descending = depth < options.max_depth;
+    let mut descents = Vec::new();
+    if filtering || descending {
+        for item in &mut items {
+            let mut rel = String::new();
+            if !options.include_hidden && item.name.starts_with('.') {
+                item.keep = false;
+            } else if !options.excludes.is_empty() {
+                rel = if dir_rel.is_empty() {
+                    item.name.clone()
+                } else {
+                    format!("{dir_rel}/{}", item.name)
+                };
+                item.keep = !options.excludes.is_match(&rel);
+            }
+            if item.keep && item.is_dir && descending {
+                item.descend = true;
+                let path = match &item.raw {
+                    Some(raw) => dir.join(raw),
+                    None => dir.join(&item.name),
+                };
+                descents.push((path, rel));
+            }
         }
     }
+    let descents = if descents.is_empty() {
+        VecDeque::new()
+    } else {
+        let first = prefetch.submit(descents.iter().map(|(path, _)| path.clone()).collect());
+        (first..)
+            .zip(descents)
+            .map(|(id, (path, rel))| (id, path, rel))
+            .collect()
+    };
     Frame {
-        items: listed.into_iter(),
+        items: items.into_iter(),
         depth,
+        descents,
     }
 }
 
@@ -648,15 +655,18 @@ fn walk_prefetched(root: &Path, options: &TreeOptions, tree: &mut TreeBuilder) -
                 continue;
             }
             tree.counted();
-            let name = item.name.to_string_lossy();
-            match (item.job, &item.path) {
-                (Some(job), Some(path)) => {
-                    tree.json.open_dir(&name);
-                    let items = prefetch.take(job)?;
-                    stack.push(frame(items, path, &item.rel, depth + 1, options, &prefetch));
-                }
-                _ => tree.json.leaf(&name, item.is_dir),
+            if !item.descend {
+                tree.json.leaf(&item.name, item.is_dir);
+                continue;
             }
+            tree.json.open_dir(&item.name);
+            let Some((job, path, rel)) = top.descents.pop_front() else {
+                return Err(ToolError::new(
+                    "internal error: a directory to list went missing",
+                ));
+            };
+            let items = prefetch.take(job)?;
+            stack.push(frame(items, &path, &rel, depth + 1, options, &prefetch));
         }
         Ok(())
     })
@@ -668,6 +678,8 @@ fn walk_gitignored(root: &Path, options: &TreeOptions, tree: &mut TreeBuilder) -
     // A root that cannot be listed fails as in the other walk.
     fs::read_dir(root).map_err(|e| io_error(&e, root))?;
     let mut builder = filtered_walk(root, true, options.include_hidden);
+    // In the order of the other walk: names as shown (not UTF-8 made so).
+    builder.sort_by_file_name(|a, b| a.to_string_lossy().cmp(&b.to_string_lossy()));
     if options.max_depth != usize::MAX {
         builder.max_depth(Some(options.max_depth));
     }
@@ -972,6 +984,13 @@ mod tests {
         fs::write(root.join("quote\"name\\back\tslash"), "x").unwrap();
         fs::write(root.join("caf\u{e9} \u{1f600}"), "x").unwrap();
         std::os::unix::fs::symlink("d00", root.join("link-to-dir")).unwrap();
+        // Names that are not UTF-8, two of them shown alike.
+        use std::os::unix::ffi::OsStrExt;
+        let raw = |b: &[u8]| root.join(std::ffi::OsStr::from_bytes(b));
+        fs::write(raw(b"bad\xffname"), "x").unwrap();
+        fs::write(raw(b"bad\xfename"), "x").unwrap();
+        fs::create_dir(raw(b"dir\xff")).unwrap();
+        fs::write(raw(b"dir\xff/inside"), "x").unwrap();
         dir
     }
 
