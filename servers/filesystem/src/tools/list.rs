@@ -632,11 +632,13 @@ fn walk_prefetched(root: &Path, options: &TreeOptions, tree: &mut TreeBuilder) -
     std::thread::scope(|scope| {
         // Readers stop however the walk ends (an error, a panic).
         let _stop = StopOnDrop(&prefetch);
-        let mut spawned = false;
         let mut stack = vec![frame(read_items(root)?, root, "", 1, options, &prefetch)];
+        // Readers start once enough directories wait (not for small trees).
+        let mut spawn_readers = readers > 0;
+        let mut pushed = true;
         loop {
-            if !spawned && readers > 0 && prefetch.queued() >= SPAWN_AT {
-                spawned = true;
+            if std::mem::take(&mut pushed) && spawn_readers && prefetch.queued() >= SPAWN_AT {
+                spawn_readers = false;
                 for _ in 0..readers {
                     scope.spawn(|| prefetch.work());
                 }
@@ -667,6 +669,7 @@ fn walk_prefetched(root: &Path, options: &TreeOptions, tree: &mut TreeBuilder) -
             };
             let items = prefetch.take(job)?;
             stack.push(frame(items, &path, &rel, depth + 1, options, &prefetch));
+            pushed = true;
         }
         Ok(())
     })
@@ -826,7 +829,14 @@ impl Prefetch {
     }
 
     fn read(&self, id: usize, path: &Path) {
-        let result = read_items(path);
+        // A panic must not leave the walk waiting for this listing.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_items(path)))
+            .unwrap_or_else(|_| {
+                Err(ToolError::new(format!(
+                    "internal error while listing {}",
+                    path.display()
+                )))
+            });
         let mut state = self.lock();
         state.buffered += weight(&result);
         state.slots.insert(id, Slot::Read(result));
