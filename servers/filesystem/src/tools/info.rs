@@ -4,12 +4,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::SystemTime;
 
-use mcp_servers_core::error::{ToolResult, blocking_unless_small};
+use mcp_servers_core::error::ToolResult;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
 
-use super::read::PathParams;
+use super::read::{PathParams, file_work};
 use super::{io_error, text_output_schema, text_result};
 use crate::FilesystemServer;
 
@@ -25,9 +25,12 @@ impl FilesystemServer {
         &self,
         Parameters(p): Parameters<PathParams>,
     ) -> ToolResult<CallToolResult> {
-        let path = self.sandbox.resolve_existing(&p.path)?;
-        // One stat: no reason to leave the async thread.
-        let text = blocking_unless_small(0, move || {
+        let sandbox = self.sandbox.clone();
+        // Off the protocol loop like every file tool: a stat on a hung mount
+        // never returns.
+        let user_path = p.path.clone();
+        let text = file_work(&user_path, move || {
+            let path = sandbox.resolve_existing(&p.path)?;
             let meta = fs::metadata(&path).map_err(|e| io_error(&e, &path))?;
             let modified = meta.modified().ok();
             let created = meta.created().ok().or(modified);
