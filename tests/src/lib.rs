@@ -54,6 +54,80 @@ pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
     path
 }
 
+/// [`workspace_bin`], built and looked up at most once per test process.
+pub fn cached_bin(package: &str, bin: &str) -> &'static Path {
+    static BINS: Mutex<Vec<(String, &'static Path)>> = Mutex::new(Vec::new());
+    // A panicking build leaves nothing behind: the next caller tries again.
+    let mut bins = BINS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, path)) = bins.iter().find(|(name, _)| name == bin) {
+        return path;
+    }
+    let path: &'static Path = Box::leak(workspace_bin(package, bin).into_boxed_path());
+    bins.push((bin.to_owned(), path));
+    path
+}
+
+/// A temp dir holding `root/`, the allowed directory (canonical, so paths
+/// the server reports compare equal), for a server binary started on it.
+pub struct TempRoot {
+    dir: tempfile::TempDir,
+    /// The temp dir, canonical; `root`'s parent.
+    pub base: PathBuf,
+    pub root: PathBuf,
+    bin: &'static Path,
+}
+
+impl TempRoot {
+    pub fn new(bin: &'static Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        let root = base.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        Self {
+            dir,
+            base,
+            root,
+            bin,
+        }
+    }
+
+    /// The temp dir as created (not canonicalized).
+    pub fn temp_path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `rel` below the root, as a string for tool arguments.
+    pub fn p(&self, rel: &str) -> String {
+        self.root.join(rel).display().to_string()
+    }
+
+    /// Writes `rel` below the root, making its parents; returns its path.
+    pub fn write(&self, rel: &str, data: impl AsRef<[u8]>) -> String {
+        let path = self.root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, data).unwrap();
+        path.display().to_string()
+    }
+
+    /// The bytes of `rel` below the root.
+    pub fn bytes(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.root.join(rel)).unwrap()
+    }
+
+    /// rmcp's client over stdio to the binary, started with `extra` and then
+    /// the root as its allowed directory.
+    pub async fn client(&self, extra: &[&str]) -> Client {
+        let root = self.root.display().to_string();
+        let mut argv: Vec<&str> = extra.to_vec();
+        argv.push(&root);
+        stdio_client(self.bin, &argv, Lifecycle::Initialize)
+            .await
+            .unwrap()
+    }
+}
+
 fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
@@ -132,6 +206,95 @@ pub async fn call<H: rmcp::ClientHandler>(
         .await
         .unwrap_or_else(|e| panic!("{name} failed at the protocol level: {e}"))
 }
+
+/// Calls a tool that must succeed and returns its result; a tool error fails
+/// the test with the error's text.
+pub async fn call_ok<H: rmcp::ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    name: &str,
+    arguments: Value,
+) -> rmcp::model::CallToolResult {
+    let result = call(client, name, arguments).await;
+    assert_ne!(result.is_error, Some(true), "{name}: {}", text_of(&result));
+    result
+}
+
+/// The text of a tool call that must succeed.
+pub async fn ok_text<H: rmcp::ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    name: &str,
+    arguments: Value,
+) -> String {
+    text_of(&call_ok(client, name, arguments).await)
+}
+
+/// The error text of a tool call that must fail with a tool error.
+pub async fn err_text<H: rmcp::ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    name: &str,
+    arguments: Value,
+) -> String {
+    let result = call(client, name, arguments).await;
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "{name} should fail: {}",
+        text_of(&result)
+    );
+    text_of(&result)
+}
+
+/// (file, oldText, newText, the file after) for edit_file's indentation
+/// mapping, all with `\n`: a file indented one way, an edit written
+/// another way.
+pub type IndentCase = (&'static str, &'static str, &'static str, &'static str);
+
+/// The indentation cases (see [`IndentCase`]); the official server flattens
+/// every one of these onto the first line's indentation.
+pub const INDENT_CASES: [IndentCase; 6] = [
+    // 4-space file, 2-space edit.
+    (
+        "def f():\n    if x:\n        a()\n    return\n",
+        "  if x:\n    a()",
+        "  if y:\n    a()\n    b()\n      c()",
+        "def f():\n    if y:\n        a()\n        b()\n            c()\n    return\n",
+    ),
+    // Tab file, 4-space edit.
+    (
+        "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n",
+        "    if x {\n        a();\n    }",
+        "    if y {\n        a();\n        if z {\n            b();\n        }\n    }",
+        "fn f() {\n\tif y {\n\t\ta();\n\t\tif z {\n\t\t\tb();\n\t\t}\n\t}\n}\n",
+    ),
+    // 2-space file, 4-space edit.
+    (
+        "a:\n  b:\n    c: 1\n",
+        "    b:\n        c: 1",
+        "    b:\n        c: 2\n        d:\n            e: 3",
+        "a:\n  b:\n    c: 2\n    d:\n      e: 3\n",
+    ),
+    // 4-space file, tab edit.
+    (
+        "class A:\n    def f(self):\n        return 1\n",
+        "\tdef f(self):\n\t\treturn 1",
+        "\tdef f(self):\n\t\tif x:\n\t\t\treturn 2\n\t\treturn 1",
+        "class A:\n    def f(self):\n        if x:\n            return 2\n        return 1\n",
+    ),
+    // Mixed: tab indentation with space alignment.
+    (
+        "\tcall(a,\n\t     b);\n",
+        "call(a,\n     b);",
+        "call(a,\n     b,\n     c);",
+        "\tcall(a,\n\t     b,\n\t     c);\n",
+    ),
+    // Mixed: a 2-space and a 4-space function, each keeps its own.
+    (
+        "def f():\n  if a:\n    x()\n\ndef g():\n    if b:\n        y()\n",
+        "if a:\n  x()",
+        "if a:\n  x()\n  if c:\n    w()",
+        "def f():\n  if a:\n    x()\n    if c:\n      w()\n\ndef g():\n    if b:\n        y()\n",
+    ),
+];
 
 /// Call arguments from a JSON object literal.
 pub fn args(value: Value) -> rmcp::model::JsonObject {

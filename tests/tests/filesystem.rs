@@ -15,7 +15,8 @@ use mcp_servers_tests::rmcp::service::{RequestContext, RunningService};
 use mcp_servers_tests::rmcp::transport::TokioChildProcess;
 use mcp_servers_tests::rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use mcp_servers_tests::{
-    Client, DEADLINE, HttpServer, Lifecycle, RawStdio, args, call, stdio_client, text_of,
+    Client, DEADLINE, HttpServer, INDENT_CASES, Lifecycle, RawStdio, args, call, err_text, ok_text,
+    stdio_client, text_of,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -67,31 +68,6 @@ impl Fixture {
             .await
             .unwrap()
     }
-}
-
-async fn ok_text(
-    client: &RunningService<RoleClient, impl ClientHandler>,
-    name: &str,
-    arguments: Value,
-) -> String {
-    let result = call(client, name, arguments).await;
-    assert_ne!(result.is_error, Some(true), "{name}: {}", text_of(&result));
-    text_of(&result)
-}
-
-async fn err_text(
-    client: &RunningService<RoleClient, impl ClientHandler>,
-    name: &str,
-    arguments: Value,
-) -> String {
-    let result = call(client, name, arguments).await;
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{name} should fail: {}",
-        text_of(&result)
-    );
-    text_of(&result)
 }
 
 #[test]
@@ -709,50 +685,7 @@ async fn edit_file_maps_indentation_into_tab_two_four_space_and_mixed_files() {
     let client = fx.client(&[]).await;
     // (file, oldText, newText, the file after). The official server flattens
     // every one of these onto the first line's indentation.
-    let cases = [
-        // 4-space file, 2-space edit.
-        (
-            "def f():\n    if x:\n        a()\n    return\n",
-            "  if x:\n    a()",
-            "  if y:\n    a()\n    b()\n      c()",
-            "def f():\n    if y:\n        a()\n        b()\n            c()\n    return\n",
-        ),
-        // Tab file, 4-space edit.
-        (
-            "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n",
-            "    if x {\n        a();\n    }",
-            "    if y {\n        a();\n        if z {\n            b();\n        }\n    }",
-            "fn f() {\n\tif y {\n\t\ta();\n\t\tif z {\n\t\t\tb();\n\t\t}\n\t}\n}\n",
-        ),
-        // 2-space file, 4-space edit.
-        (
-            "a:\n  b:\n    c: 1\n",
-            "    b:\n        c: 1",
-            "    b:\n        c: 2\n        d:\n            e: 3",
-            "a:\n  b:\n    c: 2\n    d:\n      e: 3\n",
-        ),
-        // 4-space file, tab edit.
-        (
-            "class A:\n    def f(self):\n        return 1\n",
-            "\tdef f(self):\n\t\treturn 1",
-            "\tdef f(self):\n\t\tif x:\n\t\t\treturn 2\n\t\treturn 1",
-            "class A:\n    def f(self):\n        if x:\n            return 2\n        return 1\n",
-        ),
-        // Mixed: tab indentation with space alignment.
-        (
-            "\tcall(a,\n\t     b);\n",
-            "call(a,\n     b);",
-            "call(a,\n     b,\n     c);",
-            "\tcall(a,\n\t     b,\n\t     c);\n",
-        ),
-        // Mixed: a 2-space and a 4-space function, each keeps its own.
-        (
-            "def f():\n  if a:\n    x()\n\ndef g():\n    if b:\n        y()\n",
-            "if a:\n  x()",
-            "if a:\n  x()\n  if c:\n    w()",
-            "def f():\n  if a:\n    x()\n    if c:\n      w()\n\ndef g():\n    if b:\n        y()\n",
-        ),
-    ];
+    let cases = INDENT_CASES;
     for (index, (file, old, new, expected)) in cases.into_iter().enumerate() {
         let path = fx.p(&format!("indent{index}.txt"));
         fs::write(&path, file).unwrap();

@@ -6,77 +6,32 @@
 //! answers) that must not hold up other calls.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 use mcp_servers_tests::rmcp::model::CallToolResult;
 use mcp_servers_tests::rmcp::service::serve_client_with_lifecycle;
 use mcp_servers_tests::rmcp::transport::TokioChildProcess;
-use mcp_servers_tests::{Client, DEADLINE, Lifecycle, call, stdio_client, text_of};
+use mcp_servers_tests::{
+    Client, DEADLINE, INDENT_CASES, Lifecycle, TempRoot, call, call_ok as ok, err_text, ok_text,
+    text_of,
+};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 fn bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| mcp_servers_tests::workspace_bin("mcp-filesystem", "mcp-filesystem"))
+    mcp_servers_tests::cached_bin("mcp-filesystem", "mcp-filesystem")
 }
 
 /// A temporary allowed directory holding a copy of every fixture.
-struct Fixture {
-    _dir: TempDir,
-    root: PathBuf,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = fs::canonicalize(dir.path()).unwrap().join("root");
-        fs::create_dir(&root).unwrap();
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/filesystem_text");
-        for entry in fs::read_dir(fixtures).unwrap() {
-            let entry = entry.unwrap();
-            if !entry.file_name().to_string_lossy().starts_with('.') {
-                fs::copy(entry.path(), root.join(entry.file_name())).unwrap();
-            }
+fn fixture() -> TempRoot {
+    let fx = TempRoot::new(bin());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/filesystem_text");
+    for entry in fs::read_dir(fixtures).unwrap() {
+        let entry = entry.unwrap();
+        if !entry.file_name().to_string_lossy().starts_with('.') {
+            fs::copy(entry.path(), fx.root.join(entry.file_name())).unwrap();
         }
-        Self { _dir: dir, root }
     }
-
-    fn p(&self, name: &str) -> String {
-        self.root.join(name).display().to_string()
-    }
-
-    fn bytes(&self, name: &str) -> Vec<u8> {
-        fs::read(self.root.join(name)).unwrap()
-    }
-
-    async fn client(&self) -> Client {
-        let root = self.root.display().to_string();
-        stdio_client(bin(), &[&root], Lifecycle::Initialize)
-            .await
-            .unwrap()
-    }
-}
-
-async fn ok(client: &Client, name: &str, arguments: Value) -> CallToolResult {
-    let result = call(client, name, arguments).await;
-    assert_ne!(result.is_error, Some(true), "{name}: {}", text_of(&result));
-    result
-}
-
-async fn ok_text(client: &Client, name: &str, arguments: Value) -> String {
-    text_of(&ok(client, name, arguments).await)
-}
-
-async fn err_text(client: &Client, name: &str, arguments: Value) -> String {
-    let result = call(client, name, arguments).await;
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{name} should fail: {}",
-        text_of(&result)
-    );
-    text_of(&result)
+    fx
 }
 
 /// The second content block's text (read_text_file's note on a decoded file).
@@ -116,7 +71,7 @@ const YAML: &str =
 
 #[test]
 fn fixtures_hold_the_bytes_the_tests_expect() {
-    let fx = Fixture::new();
+    let fx = fixture();
     assert_eq!(fx.bytes("utf16le.yaml"), utf16le(YAML));
     assert_eq!(
         fx.bytes("utf16be.txt"),
@@ -139,8 +94,8 @@ fn fixtures_hold_the_bytes_the_tests_expect() {
 
 #[tokio::test]
 async fn edit_file_keeps_line_endings_boms_and_encodings() {
-    let fx = Fixture::new();
-    let client = fx.client().await;
+    let fx = fixture();
+    let client = fx.client(&[]).await;
     let edit = |name: &str, old: &str, new: &str| json!({"path": fx.p(name), "edits": [{"oldText": old, "newText": new}]});
 
     // CRLF: LF oldText matches, newText is written with CRLF; the diff
@@ -256,14 +211,14 @@ async fn edit_file_keeps_line_endings_boms_and_encodings() {
 
 #[tokio::test]
 async fn edit_file_refuses_what_it_cannot_write_back_as_it_was() {
-    let fx = Fixture::new();
+    let fx = fixture();
     fs::write(
         fx.root.join("binary.bin"),
         b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff",
     )
     .unwrap();
     fs::write(fx.root.join("odd16.txt"), b"\xFF\xFEa\0b\0c").unwrap();
-    let client = fx.client().await;
+    let client = fx.client(&[]).await;
     let before = fx.bytes("cp1252.txt");
     for dry_run in [false, true] {
         let e = err_text(
@@ -306,39 +261,11 @@ async fn edit_file_refuses_what_it_cannot_write_back_as_it_was() {
 /// indentation.
 #[tokio::test]
 async fn edit_file_maps_indentation_in_crlf_utf16_and_windows_1252_files() {
-    let fx = Fixture::new();
-    let client = fx.client().await;
-    // (file, oldText, newText, the file after), all with \n.
-    let cases = [
-        // 4-space file, 2-space edit.
-        (
-            "def f():\n    if x:\n        a()\n    return\n",
-            "  if x:\n    a()",
-            "  if y:\n    a()\n    b()\n      c()",
-            "def f():\n    if y:\n        a()\n        b()\n            c()\n    return\n",
-        ),
-        // Tab file, 4-space edit.
-        (
-            "fn f() {\n\tif x {\n\t\ta();\n\t}\n}\n",
-            "    if x {\n        a();\n    }",
-            "    if y {\n        a();\n        if z {\n            b();\n        }\n    }",
-            "fn f() {\n\tif y {\n\t\ta();\n\t\tif z {\n\t\t\tb();\n\t\t}\n\t}\n}\n",
-        ),
-        // 2-space file, 4-space edit.
-        (
-            "a:\n  b:\n    c: 1\n",
-            "    b:\n        c: 1",
-            "    b:\n        c: 2\n        d:\n            e: 3",
-            "a:\n  b:\n    c: 2\n    d:\n      e: 3\n",
-        ),
-        // Mixed: tab indentation, space alignment.
-        (
-            "\tcall(a,\n\t     b);\n",
-            "call(a,\n     b);",
-            "call(a,\n     b,\n     c);",
-            "\tcall(a,\n\t     b,\n\t     c);\n",
-        ),
-    ];
+    let fx = fixture();
+    let client = fx.client(&[]).await;
+    // All but the 4-space file with a tab edit and the file with two
+    // indentation styles.
+    let cases = [0, 1, 2, 4].map(|i| INDENT_CASES[i]);
     type Encode = fn(&str) -> Vec<u8>;
     let variants: [(&str, Encode); 4] = [
         ("utf-8 crlf", |t| crlf(t).into_bytes()),
@@ -370,8 +297,8 @@ async fn edit_file_maps_indentation_in_crlf_utf16_and_windows_1252_files() {
 
 #[tokio::test]
 async fn read_text_file_decodes_utf16_and_windows_1252_with_a_note() {
-    let fx = Fixture::new();
-    let client = fx.client().await;
+    let fx = fixture();
+    let client = fx.client(&[]).await;
     let read = |name: &str| json!({"path": fx.p(name)});
     for (name, text, encoding) in [
         ("utf16le.yaml", YAML, "UTF-16LE"),
@@ -449,10 +376,10 @@ async fn read_text_file_decodes_utf16_and_windows_1252_with_a_note() {
 
 #[tokio::test]
 async fn read_text_file_line_numbers_with_head_tail_and_ranges() {
-    let fx = Fixture::new();
+    let fx = fixture();
     let ten: String = (1..=10).map(|i| format!("l{i}\n")).collect();
     fs::write(fx.root.join("ten.txt"), &ten).unwrap();
-    let client = fx.client().await;
+    let client = fx.client(&[]).await;
     let tools = client.list_all_tools().await.unwrap();
     let read_tool = tools.iter().find(|t| t.name == "read_text_file").unwrap();
     assert_eq!(
@@ -574,8 +501,8 @@ async fn read_text_file_line_numbers_with_head_tail_and_ranges() {
 
 #[tokio::test]
 async fn write_file_encoding_and_line_endings_are_optional() {
-    let fx = Fixture::new();
-    let client = fx.client().await;
+    let fx = fixture();
+    let client = fx.client(&[]).await;
     // Optional enums, inlined (no `$ref` for clients to follow).
     let tools = client.list_all_tools().await.unwrap();
     let schema = &tools
@@ -701,7 +628,7 @@ exec 3<>/dev/fuse && mount -i -t fuse -o fd=3,rootmode=40000,user_id=0,group_id=
 /// answering, and the deadline never fired.
 #[tokio::test]
 async fn a_hung_mount_holds_up_no_other_call_and_times_out_naming_the_path() {
-    let fx = Fixture::new();
+    let fx = fixture();
     fs::create_dir(fx.root.join("hung")).unwrap();
     let fifo = fx.root.join("pipe");
     assert!(
@@ -711,11 +638,11 @@ async fn a_hung_mount_holds_up_no_other_call_and_times_out_naming_the_path() {
             .unwrap()
             .success()
     );
-    let Some(flags) = fuse_unshare_flags(fx._dir.path()) else {
+    let Some(flags) = fuse_unshare_flags(fx.temp_path()) else {
         // No FUSE here: what can still be checked is that a FIFO, which
         // would block a plain open, is refused at once.
         eprintln!("no FUSE mount possible here: checking only the FIFO refusal");
-        let client = fx.client().await;
+        let client = fx.client(&[]).await;
         let e = err_text(&client, "read_text_file", json!({"path": fifo})).await;
         assert!(e.contains("FIFO"), "{e}");
         client.cancel().await.unwrap();

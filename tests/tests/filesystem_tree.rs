@@ -4,83 +4,29 @@
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
-use mcp_servers_tests::rmcp::RoleClient;
-use mcp_servers_tests::rmcp::service::RunningService;
-use mcp_servers_tests::{Client, Lifecycle, RawStdio, call, stdio_client, text_of};
+use mcp_servers_tests::{Client, RawStdio, TempRoot, err_text, ok_text};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 fn bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| mcp_servers_tests::workspace_bin("mcp-filesystem", "mcp-filesystem"))
+    mcp_servers_tests::cached_bin("mcp-filesystem", "mcp-filesystem")
 }
 
-/// `base/root` is the allowed directory; `base/outside` is not.
-struct Fixture {
-    _dir: TempDir,
-    base: PathBuf,
-    root: PathBuf,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let base = fs::canonicalize(dir.path()).unwrap();
-        let root = base.join("root");
-        fs::create_dir_all(&root).unwrap();
-        Self {
-            _dir: dir,
-            base,
-            root,
-        }
-    }
-
-    fn p(&self, rel: &str) -> String {
-        self.root.join(rel).display().to_string()
-    }
-
-    fn write(&self, rel: &str, content: &str) {
-        let path = self.root.join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
-    }
-
-    async fn client(&self, extra: &[&str]) -> Client {
-        let root = self.root.display().to_string();
-        let mut argv: Vec<&str> = extra.to_vec();
-        argv.push(&root);
-        stdio_client(bin(), &argv, Lifecycle::Initialize)
-            .await
-            .unwrap()
-    }
-}
-
-async fn ok_text(client: &RunningService<RoleClient, ()>, name: &str, arguments: Value) -> String {
-    let result = call(client, name, arguments).await;
-    assert_ne!(result.is_error, Some(true), "{name}: {}", text_of(&result));
-    text_of(&result)
-}
-
-async fn err_text(client: &RunningService<RoleClient, ()>, name: &str, arguments: Value) -> String {
-    let result = call(client, name, arguments).await;
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{name} should fail: {}",
-        text_of(&result)
-    );
-    text_of(&result)
-}
-
-async fn tree(client: &RunningService<RoleClient, ()>, arguments: Value) -> Value {
+async fn tree(client: &Client, arguments: Value) -> Value {
     serde_json::from_str(&ok_text(client, "directory_tree", arguments).await).unwrap()
 }
 
+async fn search(client: &Client, arguments: Value) -> String {
+    ok_text(client, "search_files", arguments).await
+}
+
+async fn list(client: &Client, arguments: Value) -> String {
+    ok_text(client, "list_directory", arguments).await
+}
+
 /// `a/b/c/d/deep.txt`, with a file on every level.
-fn levels(fx: &Fixture) {
+fn levels(fx: &TempRoot) {
     fx.write("top.txt", "t");
     fx.write("a/one.txt", "1");
     fx.write("a/b/two.txt", "2");
@@ -114,7 +60,7 @@ fn outlined(tree: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn directory_tree_max_depth_three_lists_three_levels() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     levels(&fx);
     let client = fx.client(&[]).await;
     let three = tree(&client, json!({"path": fx.p(""), "maxDepth": 3})).await;
@@ -144,7 +90,7 @@ async fn directory_tree_max_depth_three_lists_three_levels() {
 
 #[tokio::test]
 async fn directory_tree_max_depth_one_lists_only_the_top_and_is_bounded() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     levels(&fx);
     fs::create_dir(fx.root.join("empty")).unwrap();
     let client = fx.client(&[]).await;
@@ -183,7 +129,7 @@ async fn directory_tree_max_depth_one_lists_only_the_top_and_is_bounded() {
 }
 
 /// A git-like project: `build/` and `*.log` ignored.
-fn project(fx: &Fixture) {
+fn project(fx: &TempRoot) {
     fx.write(".gitignore", "build/\n*.log\n");
     fx.write("src/main.rs", "fn main() {}\n");
     fx.write("src/trace.log", "log\n");
@@ -195,7 +141,7 @@ fn project(fx: &Fixture) {
 
 #[tokio::test]
 async fn gitignored_folders_are_left_out_only_on_request() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     project(&fx);
     let client = fx.client(&[]).await;
 
@@ -225,40 +171,28 @@ async fn gitignored_folders_are_left_out_only_on_request() {
         ]
     );
 
-    let found = ok_text(
-        &client,
-        "search_files",
-        json!({"path": fx.p(""), "pattern": "**/*.md"}),
-    )
-    .await;
+    let found = search(&client, json!({"path": fx.p(""), "pattern": "**/*.md"})).await;
     assert_eq!(
         found,
         [fx.p("build/out/app.md"), fx.p("notes.md")].join("\n")
     );
-    let found = ok_text(
+    let found = search(
         &client,
-        "search_files",
         json!({"path": fx.p(""), "pattern": "**/*.md", "respectGitignore": true}),
     )
     .await;
     assert_eq!(found, fx.p("notes.md"));
 
-    let listed = ok_text(&client, "list_directory", json!({"path": fx.p("")})).await;
+    let listed = list(&client, json!({"path": fx.p("")})).await;
     assert_eq!(
         listed,
         "[DIR] .git\n[FILE] .gitignore\n[DIR] build\n[FILE] notes.md\n[DIR] src"
     );
-    let listed = ok_text(
-        &client,
-        "list_directory",
-        json!({"path": fx.p(""), "respectGitignore": true}),
-    )
-    .await;
+    let listed = list(&client, json!({"path": fx.p(""), "respectGitignore": true})).await;
     assert_eq!(listed, "[FILE] .gitignore\n[FILE] notes.md\n[DIR] src");
     // The rules of parent directories apply to a subdirectory's listing.
-    let listed = ok_text(
+    let listed = list(
         &client,
-        "list_directory",
         json!({"path": fx.p("src"), "respectGitignore": true}),
     )
     .await;
@@ -268,7 +202,7 @@ async fn gitignored_folders_are_left_out_only_on_request() {
 
 #[tokio::test]
 async fn hidden_entries_are_listed_unless_include_hidden_is_false() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     fx.write(".env", "SECRET=1\n");
     fx.write(".config/tool.md", "x\n");
     fx.write("visible/.hidden.md", "x\n");
@@ -282,12 +216,7 @@ async fn hidden_entries_are_listed_unless_include_hidden_is_false() {
     let without = outlined(&tree(&client, json!({"path": fx.p(""), "includeHidden": false})).await);
     assert_eq!(without, ["visible/directory", "  shown.md/file"]);
 
-    let found = ok_text(
-        &client,
-        "search_files",
-        json!({"path": fx.p(""), "pattern": "**/*.md"}),
-    )
-    .await;
+    let found = search(&client, json!({"path": fx.p(""), "pattern": "**/*.md"})).await;
     assert_eq!(
         found,
         [
@@ -297,29 +226,23 @@ async fn hidden_entries_are_listed_unless_include_hidden_is_false() {
         ]
         .join("\n")
     );
-    let found = ok_text(
+    let found = search(
         &client,
-        "search_files",
         json!({"path": fx.p(""), "pattern": "**/*.md", "includeHidden": false}),
     )
     .await;
     assert_eq!(found, fx.p("visible/shown.md"));
 
-    let listed = ok_text(&client, "list_directory", json!({"path": fx.p("")})).await;
+    let listed = list(&client, json!({"path": fx.p("")})).await;
     assert_eq!(listed, "[DIR] .config\n[FILE] .env\n[DIR] visible");
-    let listed = ok_text(
-        &client,
-        "list_directory",
-        json!({"path": fx.p(""), "includeHidden": false}),
-    )
-    .await;
+    let listed = list(&client, json!({"path": fx.p(""), "includeHidden": false})).await;
     assert_eq!(listed, "[DIR] visible");
     client.cancel().await.unwrap();
 }
 
 #[tokio::test]
 async fn copy_file_copies_refuses_to_clobber_and_overwrites_on_request() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     fx.write("a.txt", "alpha");
     fx.write("b.txt", "bravo");
     let client = fx.client(&[]).await;
@@ -429,7 +352,7 @@ fn snapshot(dir: &Path) -> Vec<String> {
 
 #[tokio::test]
 async fn copy_file_copies_links_out_as_links_and_never_reads_through_them() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     let outside = fx.base.join("outside");
     fs::create_dir_all(outside.join("vault")).unwrap();
     fs::write(outside.join("vault/secret.txt"), "secret").unwrap();
@@ -512,7 +435,7 @@ async fn copy_file_copies_links_out_as_links_and_never_reads_through_them() {
 
 #[tokio::test]
 async fn copy_file_refuses_itself_its_own_subtree_and_outside_destinations() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     fx.write("tree/sub/f.txt", "f");
     fx.write("a.txt", "a");
     let client = fx.client(&[]).await;
@@ -588,7 +511,7 @@ async fn copy_file_refuses_itself_its_own_subtree_and_outside_destinations() {
 
 #[tokio::test]
 async fn read_only_hides_copy_file() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     let client = fx.client(&["--read-only"]).await;
     let tools = client.list_all_tools().await.unwrap();
     assert!(tools.iter().all(|t| t.name != "copy_file"));
@@ -598,7 +521,7 @@ async fn read_only_hides_copy_file() {
 
 #[test]
 fn copy_file_reports_progress_before_its_summary() {
-    let fx = Fixture::new();
+    let fx = TempRoot::new(bin());
     for i in 0..50 {
         fx.write(&format!("many/d{}/f{i}.txt", i % 5), "x");
     }

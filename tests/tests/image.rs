@@ -10,7 +10,7 @@ use base64::Engine;
 use image::{DynamicImage, GenericImageView, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use mcp_servers_tests::rmcp::model::{CallToolRequestParams, CallToolResult};
 use mcp_servers_tests::{
-    Client, HttpServer, Lifecycle, RawStdio, args, call, stdio_client, text_of,
+    Client, HttpServer, Lifecycle, RawStdio, args, call, err_text as err, stdio_client, text_of,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -167,17 +167,6 @@ async fn ok(client: &Client, name: &str, arguments: Value) -> (CallToolResult, V
         .clone()
         .expect("structured content");
     (result, value)
-}
-
-async fn err(client: &Client, name: &str, arguments: Value) -> String {
-    let result = call(client, name, arguments).await;
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{name} should fail: {}",
-        text_of(&result)
-    );
-    text_of(&result)
 }
 
 /// The decoded inline image of a result, with its MIME type.

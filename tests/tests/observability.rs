@@ -145,6 +145,14 @@ fn refusals(server: &str, reason: &str) -> String {
     format!(r#"mcp_refusals_total{{server="{server}",reason="{reason}"}}"#)
 }
 
+fn in_flight(server: &str) -> String {
+    format!(r#"mcp_tool_calls_in_flight{{server="{server}"}}"#)
+}
+
+fn sessions_active(server: &str, transport: &str) -> String {
+    format!(r#"mcp_sessions_active{{server="{server}",transport="{transport}"}}"#)
+}
+
 /// Over HTTP: calls are counted by tool and outcome with their latency,
 /// unknown tools under `unknown`, every refusal under its reason, sessions
 /// and body bytes as they happen.
@@ -169,12 +177,7 @@ async fn http_metrics_count_calls_latency_sessions_bytes_and_refusals() {
 
     let before = Scrape::take(&url).await;
     assert_eq!(before.get(&refusals(s, "auth")), 0.0);
-    assert_eq!(
-        before.get(&format!(
-            r#"mcp_sessions_active{{server="{s}",transport="streamable_http"}}"#
-        )),
-        0.0
-    );
+    assert_eq!(before.get(&sessions_active(s, "streamable_http")), 0.0);
     assert!(
         !before.text.contains("mcp_tool_calls_total{"),
         "{}",
@@ -286,16 +289,8 @@ async fn http_metrics_count_calls_latency_sessions_bytes_and_refusals() {
         1.0
     );
 
-    assert_eq!(
-        after.get(&format!(r#"mcp_tool_calls_in_flight{{server="{s}"}}"#)),
-        0.0
-    );
-    assert_eq!(
-        after.get(&format!(
-            r#"mcp_sessions_active{{server="{s}",transport="streamable_http"}}"#
-        )),
-        1.0
-    );
+    assert_eq!(after.get(&in_flight(s)), 0.0);
+    assert_eq!(after.get(&sessions_active(s, "streamable_http")), 1.0);
     // The 20,000-byte argument went in and came back out.
     let bytes_in = after.get(&format!(
         r#"mcp_http_request_body_bytes_total{{server="{s}"}}"#
@@ -315,9 +310,7 @@ async fn http_metrics_count_calls_latency_sessions_bytes_and_refusals() {
     // Ending the session takes it off the gauge.
     client.cancel().await.unwrap();
     scrape_until(&url, "the session's end", |m| {
-        m.get(&format!(
-            r#"mcp_sessions_active{{server="{s}",transport="streamable_http"}}"#
-        )) == 0.0
+        m.get(&sessions_active(s, "streamable_http")) == 0.0
     })
     .await;
 }
@@ -363,7 +356,7 @@ async fn stdio_metrics_count_calls_cancellations_and_refusals() {
                       "params": {"name": "spin", "arguments": {}}}))
         .unwrap();
     scrape_until(&url, "the spin call in flight", |m| {
-        m.get(&format!(r#"mcp_tool_calls_in_flight{{server="{s}"}}"#)) == 1.0
+        m.get(&in_flight(s)) == 1.0
     })
     .await;
     server
@@ -377,16 +370,8 @@ async fn stdio_metrics_count_calls_cancellations_and_refusals() {
     })
     .await;
     assert_eq!(after.get(&calls(s, "echo", "ok")), 1.0);
-    assert_eq!(
-        after.get(&format!(r#"mcp_tool_calls_in_flight{{server="{s}"}}"#)),
-        0.0
-    );
-    assert_eq!(
-        after.get(&format!(
-            r#"mcp_sessions_active{{server="{s}",transport="stdio"}}"#
-        )),
-        1.0
-    );
+    assert_eq!(after.get(&in_flight(s)), 0.0);
+    assert_eq!(after.get(&sessions_active(s, "stdio")), 1.0);
     assert_eq!(after.get(&refusals(s, "malformed")), 1.0);
     assert_eq!(after.get(&refusals(s, "size")), 1.0);
     // No HTTP on stdio.

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use mcp_servers_tests::{Client, Lifecycle, call, stdio_client, text_of};
+use mcp_servers_tests::{Client, Lifecycle, call, err_text as err, stdio_client, text_of};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -61,17 +61,6 @@ async fn ok(client: &Client, name: &str, arguments: Value) -> Value {
     let text: Value = serde_json::from_str(&text_of(&result)).expect("text block is JSON");
     assert_eq!(text, value, "{name}: text and structured content differ");
     value
-}
-
-async fn err(client: &Client, name: &str, arguments: Value) -> String {
-    let result = call(client, name, arguments).await;
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{name} should fail: {}",
-        text_of(&result)
-    );
-    text_of(&result)
 }
 
 #[tokio::test]
