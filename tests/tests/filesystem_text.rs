@@ -34,6 +34,14 @@ fn fixture() -> TempRoot {
     fx
 }
 
+async fn read_result(client: &Client, arguments: Value) -> CallToolResult {
+    ok(client, "read_text_file", arguments).await
+}
+
+async fn read_text(client: &Client, arguments: Value) -> String {
+    ok_text(client, "read_text_file", arguments).await
+}
+
 /// The second content block's text (read_text_file's note on a decoded file).
 fn note_of(result: &CallToolResult) -> Option<String> {
     result
@@ -313,7 +321,7 @@ async fn read_text_file_decodes_utf16_and_windows_1252_with_a_note() {
             "Windows-1252",
         ),
     ] {
-        let result = ok(&client, "read_text_file", read(name)).await;
+        let result = read_result(&client, read(name)).await;
         // The file's text alone in the first block and the structured
         // content; the note in a second block.
         assert_eq!(text_of(&result), text, "{name}");
@@ -336,29 +344,18 @@ async fn read_text_file_decodes_utf16_and_windows_1252_with_a_note() {
             "\u{feff}class A {\r\n\tvoid F() {\r\n\t\tG();\r\n\t}\r\n}\r\n",
         ),
     ] {
-        let result = ok(&client, "read_text_file", read(name)).await;
+        let result = read_result(&client, read(name)).await;
         assert_eq!(text_of(&result), text);
         assert_eq!(result.content.len(), 1, "{name}");
     }
     // head, tail and offset/limit decode too.
-    let head = ok(
-        &client,
-        "read_text_file",
-        json!({"path": fx.p("cp1252.txt"), "head": 1}),
-    )
-    .await;
+    let head = read_result(&client, json!({"path": fx.p("cp1252.txt"), "head": 1})).await;
     assert_eq!(text_of(&head), "Caf\u{e9} cr\u{e8}me: \u{20AC}5");
     assert!(note_of(&head).unwrap().contains("Windows-1252"));
-    let tail = ok(
-        &client,
-        "read_text_file",
-        json!({"path": fx.p("utf16be.txt"), "tail": 2}),
-    )
-    .await;
+    let tail = read_result(&client, json!({"path": fx.p("utf16be.txt"), "tail": 2})).await;
     assert_eq!(text_of(&tail), "z\u{fc}rich\nline three");
-    let range = ok(
+    let range = read_result(
         &client,
-        "read_text_file",
         json!({"path": fx.p("utf16le.yaml"), "offset": 1, "limit": 2}),
     )
     .await;
@@ -368,7 +365,7 @@ async fn read_text_file_decodes_utf16_and_windows_1252_with_a_note() {
     );
     // Binary files: as the official server (U+FFFD), no note.
     fs::write(fx.root.join("binary.bin"), b"\x89PNG\0\xff").unwrap();
-    let binary = ok(&client, "read_text_file", read("binary.bin")).await;
+    let binary = read_result(&client, read("binary.bin")).await;
     assert_eq!(text_of(&binary), "\u{fffd}PNG\0\u{fffd}");
     assert_eq!(binary.content.len(), 1);
     client.cancel().await.unwrap();
@@ -401,27 +398,16 @@ async fn read_text_file_line_numbers_with_head_tail_and_ranges() {
     };
     // tail 3 of 10 lines: the real numbers 8, 9, 10.
     assert_eq!(
-        ok_text(
-            &client,
-            "read_text_file",
-            read(json!({"tail": 3, "lineNumbers": true}))
-        )
-        .await,
+        read_text(&client, read(json!({"tail": 3, "lineNumbers": true}))).await,
         numbered(8..=10)
     );
     assert_eq!(
-        ok_text(
-            &client,
-            "read_text_file",
-            read(json!({"head": 2, "lineNumbers": true}))
-        )
-        .await,
+        read_text(&client, read(json!({"head": 2, "lineNumbers": true}))).await,
         numbered(1..=2)
     );
     assert_eq!(
-        ok_text(
+        read_text(
             &client,
-            "read_text_file",
             read(json!({"offset": 4, "limit": 2, "lineNumbers": true}))
         )
         .await,
@@ -431,66 +417,43 @@ async fn read_text_file_line_numbers_with_head_tail_and_ranges() {
         )
     );
     assert_eq!(
-        ok_text(
-            &client,
-            "read_text_file",
-            read(json!({"offset": 8, "lineNumbers": true}))
-        )
-        .await,
+        read_text(&client, read(json!({"offset": 8, "lineNumbers": true}))).await,
         numbered(9..=10)
     );
     // The whole file: every line numbered, its final newline kept.
     assert_eq!(
-        ok_text(
-            &client,
-            "read_text_file",
-            read(json!({"lineNumbers": true}))
-        )
-        .await,
+        read_text(&client, read(json!({"lineNumbers": true}))).await,
         numbered(1..=10) + "\n"
     );
     // tail past the start, and lineNumbers false: as without it.
     assert_eq!(
-        ok_text(
-            &client,
-            "read_text_file",
-            read(json!({"tail": 30, "lineNumbers": true}))
-        )
-        .await,
+        read_text(&client, read(json!({"tail": 30, "lineNumbers": true}))).await,
         numbered(1..=10)
     );
     assert_eq!(
-        ok_text(
-            &client,
-            "read_text_file",
-            read(json!({"tail": 2, "lineNumbers": false}))
-        )
-        .await,
+        read_text(&client, read(json!({"tail": 2, "lineNumbers": false}))).await,
         "l9\nl10"
     );
     // A CRLF file whole keeps its \r\n; a window drops them, as without numbers.
     assert_eq!(
-        ok_text(
+        read_text(
             &client,
-            "read_text_file",
             json!({"path": fx.p("mixed.txt"), "lineNumbers": true})
         )
         .await,
         "     1\tone\r\n     2\ttwo\n     3\tthree\r\n     4\tfour"
     );
     assert_eq!(
-        ok_text(
+        read_text(
             &client,
-            "read_text_file",
             json!({"path": fx.p("mixed.txt"), "tail": 2, "lineNumbers": true})
         )
         .await,
         "     3\tthree\n     4\tfour"
     );
     // A decoded file: numbered the same way, the note still separate.
-    let tail = ok(
+    let tail = read_result(
         &client,
-        "read_text_file",
         json!({"path": fx.p("utf16le.yaml"), "tail": 2, "lineNumbers": true}),
     )
     .await;
@@ -670,12 +633,7 @@ async fn a_hung_mount_holds_up_no_other_call_and_times_out_naming_the_path() {
             // Answered while the hung read is still waiting: reads, an edit,
             // a FIFO (refused, not blocking), a write into the hung mount
             // (which waits too, and is answered by its deadline).
-            let text = ok_text(
-                &client,
-                "read_text_file",
-                json!({"path": fx.p("mixed.txt")}),
-            )
-            .await;
+            let text = read_text(&client, json!({"path": fx.p("mixed.txt")})).await;
             assert_eq!(text, "one\r\ntwo\nthree\r\nfour");
             ok(
                 &client,
@@ -717,12 +675,7 @@ async fn a_hung_mount_holds_up_no_other_call_and_times_out_naming_the_path() {
     }
     // Still serving afterwards.
     assert_eq!(
-        ok_text(
-            &client,
-            "read_text_file",
-            json!({"path": fx.p("mixed.txt")})
-        )
-        .await,
+        read_text(&client, json!({"path": fx.p("mixed.txt")})).await,
         "one\r\ntwo\nthree\r\n4"
     );
     client.cancel().await.unwrap();

@@ -25,6 +25,14 @@ async fn list(client: &Client, arguments: Value) -> String {
     ok_text(client, "list_directory", arguments).await
 }
 
+async fn copy_ok(client: &Client, arguments: Value) -> String {
+    ok_text(client, "copy_file", arguments).await
+}
+
+async fn copy_err(client: &Client, arguments: Value) -> String {
+    err_text(client, "copy_file", arguments).await
+}
+
 /// `a/b/c/d/deep.txt`, with a file on every level.
 fn levels(fx: &TempRoot) {
     fx.write("top.txt", "t");
@@ -259,9 +267,8 @@ async fn copy_file_copies_refuses_to_clobber_and_overwrites_on_request() {
         assert!(props.contains_key(name), "{name}");
     }
 
-    let done = ok_text(
+    let done = copy_ok(
         &client,
-        "copy_file",
         json!({"source": fx.p("a.txt"), "destination": fx.p("copy.txt")}),
     )
     .await;
@@ -278,9 +285,8 @@ async fn copy_file_copies_refuses_to_clobber_and_overwrites_on_request() {
         "alpha"
     );
     // Relative paths, like every tool's.
-    ok_text(
+    copy_ok(
         &client,
-        "copy_file",
         json!({"source": "a.txt", "destination": "rel.txt"}),
     )
     .await;
@@ -289,9 +295,8 @@ async fn copy_file_copies_refuses_to_clobber_and_overwrites_on_request() {
         "alpha"
     );
 
-    let refused = err_text(
+    let refused = copy_err(
         &client,
-        "copy_file",
         json!({"source": fx.p("a.txt"), "destination": fx.p("b.txt")}),
     )
     .await;
@@ -302,9 +307,8 @@ async fn copy_file_copies_refuses_to_clobber_and_overwrites_on_request() {
     assert_eq!(fs::read_to_string(fx.root.join("b.txt")).unwrap(), "bravo");
 
     fs::set_permissions(fx.root.join("b.txt"), fs::Permissions::from_mode(0o640)).unwrap();
-    ok_text(
+    copy_ok(
         &client,
-        "copy_file",
         json!({"source": fx.p("a.txt"), "destination": fx.p("b.txt"), "overwrite": true}),
     )
     .await;
@@ -373,9 +377,8 @@ async fn copy_file_copies_links_out_as_links_and_never_reads_through_them() {
     symlink("lib.rs", fx.root.join("proj/src/inside-link")).unwrap();
     let client = fx.client(&[]).await;
 
-    let done = ok_text(
+    let done = copy_ok(
         &client,
-        "copy_file",
         json!({"source": fx.p("proj"), "destination": fx.p("copy")}),
     )
     .await;
@@ -407,9 +410,8 @@ async fn copy_file_copies_links_out_as_links_and_never_reads_through_them() {
     // followed (writing through vault-link would land outside).
     fs::remove_file(fx.root.join("copy/vault-link")).unwrap();
     fs::write(fx.root.join("copy/vault-link"), "a file in the way").unwrap();
-    let again = ok_text(
+    let again = copy_ok(
         &client,
-        "copy_file",
         json!({"source": fx.p("proj"), "destination": fx.p("copy"), "overwrite": true}),
     )
     .await;
@@ -422,9 +424,8 @@ async fn copy_file_copies_links_out_as_links_and_never_reads_through_them() {
 
     // A link named as the source is resolved like every path: one leading
     // outside is refused.
-    let e = err_text(
+    let e = copy_err(
         &client,
-        "copy_file",
         json!({"source": fx.p("proj/vault-link"), "destination": fx.p("stolen")}),
     )
     .await;
@@ -441,30 +442,26 @@ async fn copy_file_refuses_itself_its_own_subtree_and_outside_destinations() {
     let client = fx.client(&[]).await;
     let before = snapshot(&fx.root);
 
-    let e = err_text(
+    let e = copy_err(
         &client,
-        "copy_file",
         json!({"source": fx.p("a.txt"), "destination": fx.p("a.txt"), "overwrite": true}),
     )
     .await;
     assert!(e.contains("onto itself"), "{e}");
-    let e = err_text(
+    let e = copy_err(
         &client,
-        "copy_file",
         json!({"source": fx.p("tree"), "destination": fx.p("tree"), "overwrite": true}),
     )
     .await;
     assert!(e.contains("onto itself"), "{e}");
-    let e = err_text(
+    let e = copy_err(
         &client,
-        "copy_file",
         json!({"source": fx.p("tree"), "destination": fx.p("tree/sub/inner")}),
     )
     .await;
     assert!(e.contains("into itself"), "{e}");
-    let e = err_text(
+    let e = copy_err(
         &client,
-        "copy_file",
         json!({"source": fx.p("tree/sub"), "destination": fx.p("tree"), "overwrite": true}),
     )
     .await;
@@ -476,24 +473,21 @@ async fn copy_file_refuses_itself_its_own_subtree_and_outside_destinations() {
         fx.base.join("root-evil"),
         fx.root.join("../stolen.txt"),
     ] {
-        let e = err_text(
+        let e = copy_err(
             &client,
-            "copy_file",
             json!({"source": fx.p("a.txt"), "destination": destination}),
         )
         .await;
         assert!(e.starts_with("Access denied"), "{e}");
     }
-    let e = err_text(
+    let e = copy_err(
         &client,
-        "copy_file",
         json!({"source": fx.p("tree"), "destination": fx.base.join("stolen-tree")}),
     )
     .await;
     assert!(e.starts_with("Access denied"), "{e}");
-    let e = err_text(
+    let e = copy_err(
         &client,
-        "copy_file",
         json!({"source": fx.base.join("root").join("..").join("x"), "destination": fx.p("x")}),
     )
     .await;
